@@ -5,7 +5,7 @@ from __future__ import annotations
 import msgspec
 
 
-class Read(msgspec.Struct, frozen=True, kw_only=True, array_like=True):
+class Read(msgspec.Struct, frozen=True, array_like=True):
     """A validated read, ready for (or taken from) the log.
 
     Times are integer microseconds since the Unix epoch, UTC: cheap to store, compare and

@@ -1,0 +1,199 @@
+"""The ``kruispunt`` command line."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from kruispunt.config import Config, ConfigError, load_config
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+cameras_app = typer.Typer(no_args_is_help=True, help="The camera registry.")
+config_app = typer.Typer(no_args_is_help=True, help="Configuration.")
+bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks (print JSON with --json).")
+app.add_typer(cameras_app, name="cameras")
+app.add_typer(config_app, name="config")
+app.add_typer(bench_app, name="bench")
+
+err = Console(stderr=True)
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", "-c", help="TOML or JSON config file.", exists=True)
+]
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+@app.command()
+def serve(
+    config: ConfigOpt = None,
+    host: Annotated[str | None, typer.Option(help="Listen address.")] = None,
+    port: Annotated[int | None, typer.Option(help="Listen port.")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Run a node: the API, the log and its processors."""
+    from kruispunt.serve import run_server
+
+    _setup_logging(verbose)
+    server = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    cfg = load_config_or_exit(config, server=server)
+    run_server(cfg)
+
+
+def load_config_or_exit(path: Path | None, **overrides: dict[str, object]) -> Config:
+    try:
+        return load_config(path, overrides={k: v for k, v in overrides.items() if v})
+    except ConfigError as exc:
+        err.print(f"[red]configuration error[/red]: {exc}")
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def demo(
+    port: Annotated[int, typer.Option(help="Web/API port.")] = 8000,
+    data_dir: Annotated[Path, typer.Option(help="Where the demo keeps its SQLite store.")] = Path(
+        "var/demo"
+    ),
+    speed: Annotated[float, typer.Option(help="Simulated seconds per real second.")] = 10.0,
+    scale: Annotated[
+        float, typer.Option(help="Share of the province's real traffic (~3M reads/day) to send.")
+    ] = 0.2,
+    misread_rate: Annotated[float, typer.Option(help="Share of reads with an OCR error.")] = 0.02,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Start a demo node on SQLite with a simulated province feeding it (http://127.0.0.1:8000)."""
+    from kruispunt.demo import run_demo
+
+    _setup_logging(verbose)
+    run_demo(
+        port=port, data_dir=data_dir, speed=speed, scale=scale, misread_rate=misread_rate
+    )
+
+
+@app.command()
+def simulate(
+    url: Annotated[str, typer.Option(help="Base URL of the node to feed.")],
+    tokens: Annotated[
+        Path, typer.Option(help="JSON file: camera id -> camera token.", exists=True)
+    ],
+    speed: Annotated[float, typer.Option(help="Simulated seconds per real second.")] = 10.0,
+    scale: Annotated[float, typer.Option(help="Share of the province's traffic.")] = 0.2,
+    duration: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
+    misread_rate: Annotated[float, typer.Option()] = 0.02,
+    seed: Annotated[int, typer.Option()] = 7,
+) -> None:
+    """Feed a (remote) node with the simulated province over the camera API."""
+    from kruispunt.demo import run_simulation
+
+    _setup_logging(False)
+    run_simulation(
+        url=url, tokens_file=tokens, speed=speed, scale=scale, duration_s=duration,
+        misread_rate=misread_rate, seed=seed,
+    )  # fmt: skip
+
+
+@cameras_app.command("import")
+def cameras_import(
+    file: Annotated[Path, typer.Argument(help="GeoJSON or CSV camera file.", exists=True)],
+    config: ConfigOpt = None,
+    tokens_out: Annotated[
+        Path | None, typer.Option(help="Issue a token per camera and write them here (JSON).")
+    ] = None,
+) -> None:
+    """Load cameras into the registry (all or nothing)."""
+    from kruispunt.camera_files import CameraFileError, load_cameras
+    from kruispunt.node import Node
+
+    cfg = load_config_or_exit(config)
+    try:
+        cameras = load_cameras(file)
+    except CameraFileError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    node = Node(cfg)
+    node.start()
+    try:
+        node.upsert_cameras(cameras)
+        if tokens_out is not None:
+            issued = {c.id: node.issue_token(c.id) for c in cameras}
+            tokens_out.write_text(json.dumps(issued, indent=1))
+            tokens_out.chmod(0o600)
+    finally:
+        node.stop()
+    err.print(f"imported {len(cameras)} cameras")
+
+
+@cameras_app.command("export")
+def cameras_export(
+    config: ConfigOpt = None,
+    fmt: Annotated[str, typer.Option("--format", help="geojson or csv")] = "geojson",
+) -> None:
+    """Print the registry as GeoJSON or CSV."""
+    from kruispunt.camera_files import dump_cameras_csv, dump_cameras_geojson
+    from kruispunt.store.sqlite import SqliteStore
+    from kruispunt.config import sqlite_path
+
+    cfg = load_config_or_exit(config)
+    store = SqliteStore(sqlite_path(cfg.store.url))
+    store.open()
+    try:
+        cams = [r.camera for r in store.cameras()]
+    finally:
+        store.close()
+    sys.stdout.write(dump_cameras_csv(cams) if fmt == "csv" else dump_cameras_geojson(cams))
+
+
+@cameras_app.command("layout")
+def cameras_layout(
+    out: Annotated[Path, typer.Argument(help="Write the simulated province's cameras here.")],
+    seed: Annotated[int, typer.Option()] = 7,
+) -> None:
+    """Write the simulated province's camera network (GeoJSON or CSV by suffix)."""
+    from kruispunt.camera_files import dump_cameras_csv, dump_cameras_geojson
+    from kruispunt.sim.layout import build_province_cameras
+
+    cams = build_province_cameras(seed)
+    out.write_text(dump_cameras_csv(cams) if out.suffix == ".csv" else dump_cameras_geojson(cams))
+    err.print(f"wrote {len(cams)} cameras to {out}")
+
+
+@config_app.command("check")
+def config_check(
+    file: Annotated[Path, typer.Argument(help="TOML or JSON config file.")],
+) -> None:
+    """Validate a configuration file; exits 2 and names every bad key."""
+    try:
+        cfg = load_config(file)
+    except ConfigError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    print(cfg.model_dump_json(indent=2))
+
+
+@bench_app.command("ingest")
+def bench_ingest(
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    reads: Annotated[int, typer.Option(help="Reads sent end to end per run.")] = 300_000,
+    batch: Annotated[int, typer.Option(help="Reads per HTTP batch.")] = 1000,
+    clients: Annotated[int, typer.Option(help="Concurrent HTTP requests in flight.")] = 8,
+    runs: Annotated[int, typer.Option(help="Runs; medians are reported.")] = 3,
+) -> None:
+    """End-to-end ingest rate vs the store's raw insert ceiling, same run, same machine."""
+    from kruispunt.bench.ingest import run_ingest_bench
+
+    result = run_ingest_bench(reads=reads, batch=batch, clients=clients, runs=runs)
+    print(json.dumps(result, indent=None if as_json else 2))
+
+
+def main() -> None:
+    app()

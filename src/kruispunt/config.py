@@ -1,0 +1,148 @@
+"""One strict configuration tree, loaded once at start and passed down.
+
+Sources, later ones winning: defaults, a TOML/JSON file, then environment variables
+(``KRUISPUNT_DATABASE_URL``, ``KRUISPUNT_ADMIN_TOKEN``, ...). Unknown keys are errors.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StoreConfig(Strict):
+    url: str = Field(
+        "sqlite:///var/kruispunt.sqlite",
+        description="Where reads live. sqlite:///relative/path or sqlite:////absolute/path.",
+    )
+    synchronous: Literal["FULL", "NORMAL"] = Field(
+        "FULL",
+        description="SQLite fsync policy. FULL survives power loss of acknowledged reads; "
+        "NORMAL survives a process crash only.",
+    )
+    busy_timeout_ms: int = Field(5000, ge=0, le=600_000)
+
+
+class IngestConfig(Strict):
+    max_batch_reads: int = Field(5000, ge=1, le=100_000, description="Reads per HTTP batch.")
+    max_body_bytes: int = Field(4_000_000, ge=1024, le=64_000_000)
+    max_pending_reads: int = Field(
+        100_000,
+        ge=100,
+        le=10_000_000,
+        description="Reads accepted but not yet committed. Above this the node answers 429.",
+    )
+    retry_after_s: int = Field(1, ge=1, le=300)
+    max_future_skew_s: int = Field(
+        300, ge=0, le=86_400, description="How far ahead of the node's clock a capture may be."
+    )
+    max_age_days: int = Field(
+        7, ge=0, le=366, description="Oldest capture accepted (back-fill after an outage)."
+    )
+    min_confidence: float = Field(0.0, ge=0.0, le=1.0)
+    group_commit_max_reads: int = Field(
+        20_000, ge=1, le=1_000_000, description="Most reads committed in one transaction."
+    )
+
+
+class ProcessorsConfig(Strict):
+    enabled: tuple[str, ...] = Field(("traffic_counts",), description="Processor type keys.")
+    batch_reads: int = Field(5000, ge=1, le=1_000_000)
+    idle_sleep_s: float = Field(0.2, gt=0, le=60)
+
+
+class RetentionConfig(Strict):
+    reads_days: int = Field(
+        365,
+        ge=1,
+        le=3660,
+        description="Reads older than this are deleted (Belgium: at most 12 months).",
+    )
+    check_interval_s: float = Field(3600.0, gt=0)
+
+
+class ServerConfig(Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    admin_token: str | None = Field(
+        None, description="Bearer token for camera registry changes (env KRUISPUNT_ADMIN_TOKEN)."
+    )
+
+
+class CamerasConfig(Strict):
+    file: Path | None = Field(
+        None, description="GeoJSON or CSV camera registry loaded (upserted) at start."
+    )
+
+
+class Config(Strict):
+    store: StoreConfig = StoreConfig()
+    ingest: IngestConfig = IngestConfig()
+    processors: ProcessorsConfig = ProcessorsConfig()
+    retention: RetentionConfig = RetentionConfig()
+    server: ServerConfig = ServerConfig()
+    cameras: CamerasConfig = CamerasConfig()
+
+
+class ConfigError(Exception):
+    """The configuration is wrong; the message names every bad key."""
+
+
+ENV_KEYS: dict[str, tuple[str, str]] = {
+    "KRUISPUNT_DATABASE_URL": ("store", "url"),
+    "KRUISPUNT_ADMIN_TOKEN": ("server", "admin_token"),
+    "KRUISPUNT_HOST": ("server", "host"),
+    "KRUISPUNT_PORT": ("server", "port"),
+}
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text("utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+    try:
+        data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid {path.suffix.lstrip('.')}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a table")
+    return data
+
+
+def load_config(
+    path: Path | None = None,
+    *,
+    env: dict[str, str] | None = None,
+    overrides: dict[str, dict[str, Any]] | None = None,
+) -> Config:
+    data: dict[str, Any] = _read_file(path) if path else {}
+    environ = os.environ if env is None else env
+    for key, (section, field) in ENV_KEYS.items():
+        if environ.get(key):
+            data.setdefault(section, {})[field] = environ[key]
+    for section, values in (overrides or {}).items():
+        data.setdefault(section, {}).update(values)
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        lines = [f"  {'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()]
+        where = str(path) if path else "configuration"
+        raise ConfigError(f"{where}: {len(lines)} problem(s)\n" + "\n".join(lines)) from exc
+
+
+def sqlite_path(url: str) -> Path:
+    """The file of a ``sqlite:///`` URL (three slashes: relative; four: absolute)."""
+    prefix = "sqlite:///"
+    if not url.startswith(prefix):
+        raise ConfigError(f"store.url: not a sqlite URL: {url!r}")
+    return Path(url[len(prefix) :])

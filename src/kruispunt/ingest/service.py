@@ -1,0 +1,173 @@
+"""Ingest: authenticate the camera, decode, validate, append durably, report per read.
+
+Errors that refuse a whole batch (nothing of it is stored)::
+
+    IngestError                      status  code
+    ├── missing or unknown token       401   unauthorized
+    ├── body too large / too many      413   body_too_large / batch_too_large
+    ├── undecodable or mistyped body   400   malformed_batch
+    ├── camera_id not registered       404   unknown_camera
+    ├── camera_id not the token's      403   camera_mismatch
+    ├── camera switched off            403   camera_inactive
+    ├── every read rejected            422   all_reads_rejected (results say why)
+    ├── too many reads waiting         429   saturated (+ Retry-After)
+    └── store failed / node stopping   503   store_unavailable (+ Retry-After)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+import msgspec
+
+from kruispunt import metrics
+from kruispunt.config import IngestConfig
+from kruispunt.domain.reads import Read
+from kruispunt.ingest.validate import Limits, validate_read
+from kruispunt.ingest.wire import ReadBatchResult, ReadResult, decode_batch
+from kruispunt.registry import CameraRegistry
+from kruispunt.store.base import StoreError
+from kruispunt.writer import Saturated, Writer, WriterStopped
+
+log = logging.getLogger(__name__)
+
+
+class IngestError(Exception):
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        retry_after: int | None = None,
+        result: ReadBatchResult | None = None,
+    ):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.retry_after = retry_after
+        self.result = result
+
+
+@dataclass
+class IngestService:
+    registry: CameraRegistry
+    writer: Writer
+    config: IngestConfig
+
+    def __post_init__(self) -> None:
+        self.limits = Limits(
+            max_future_skew_us=self.config.max_future_skew_s * 1_000_000,
+            max_age_us=self.config.max_age_days * 86_400_000_000,
+            min_confidence=self.config.min_confidence,
+        )
+
+    def authenticate(self, authorization: str | None) -> str:
+        scheme, _, token = (authorization or "").partition(" ")
+        camera = (
+            self.registry.camera_for_token(token.strip())
+            if scheme.lower() == "bearer" and token
+            else None
+        )
+        if camera is None:
+            metrics.BATCHES.labels("unauthorized").inc()
+            raise IngestError(401, "unauthorized", "missing or invalid camera token")
+        return camera.id
+
+    async def ingest(self, token_camera_id: str, body: bytes) -> ReadBatchResult:
+        cfg = self.config
+        if len(body) > cfg.max_body_bytes:
+            raise self.refuse(413, "body_too_large", f"body over {cfg.max_body_bytes} bytes")
+        try:
+            batch = decode_batch(body)
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            raise self.refuse(400, "malformed_batch", str(exc)) from None
+        camera = self.registry.get(batch.camera_id)
+        if camera is None:
+            raise self.refuse(404, "unknown_camera", "camera_id is not registered")
+        if camera.id != token_camera_id:
+            raise self.refuse(403, "camera_mismatch", "the token belongs to another camera")
+        if not camera.active:
+            raise self.refuse(403, "camera_inactive", "camera is switched off in the registry")
+        if len(batch.reads) > cfg.max_batch_reads:
+            raise self.refuse(
+                413, "batch_too_large", f"{len(batch.reads)} reads; at most {cfg.max_batch_reads}"
+            )
+
+        now_us = time.time_ns() // 1000
+        results: list[ReadResult | None] = []
+        valid: list[Read] = []
+        rejected = 0
+        for r in batch.reads:
+            outcome = validate_read(r, camera=camera, now_us=now_us, limits=self.limits)
+            if isinstance(outcome, Read):
+                valid.append(outcome)
+                results.append(None)
+            else:
+                rejected += 1
+                metrics.READS_REJECTED.labels(outcome).inc()
+                results.append(ReadResult(read_id=r.read_id, status="rejected", reason=outcome))
+        if not valid:
+            result = ReadBatchResult(
+                version=1, camera_id=camera.id, stored=0, duplicates=0, rejected=rejected,
+                results=[r for r in results if r is not None],
+            )  # fmt: skip
+            if not batch.reads:
+                return result
+            raise self.refuse(422, "all_reads_rejected", "no read was valid", result=result)
+
+        try:
+            future = self.writer.submit_reads(valid)
+        except Saturated:
+            metrics.BACKPRESSURE.inc()
+            raise self.refuse(
+                429, "saturated", "node busy; resend later", retry_after=cfg.retry_after_s
+            ) from None
+        except WriterStopped:
+            raise self.refuse(
+                503, "store_unavailable", "node is stopping", retry_after=cfg.retry_after_s
+            ) from None
+        try:
+            appended = await asyncio.wrap_future(future)
+        except StoreError as exc:
+            log.error("batch of camera %s not stored: %s", camera.id, exc)
+            raise self.refuse(
+                503, "store_unavailable", "store failed; nothing stored, resend later",
+                retry_after=cfg.retry_after_s,
+            ) from None  # fmt: skip
+
+        stored = duplicates = 0
+        it = iter(zip(valid, appended.seqs, appended.duplicate, strict=True))
+        for i, slot in enumerate(results):
+            if slot is not None:
+                continue
+            read, seq, dup = next(it)
+            if dup:
+                duplicates += 1
+                results[i] = ReadResult(read_id=read.read_id, status="duplicate", seq=seq)
+            else:
+                stored += 1
+                results[i] = ReadResult(read_id=read.read_id, status="stored", seq=seq)
+        metrics.READS_STORED.inc(stored)
+        metrics.READS_DUPLICATE.inc(duplicates)
+        metrics.BATCHES.labels("ok").inc()
+        return ReadBatchResult(
+            version=1, camera_id=camera.id, stored=stored, duplicates=duplicates,
+            rejected=rejected, results=[r for r in results if r is not None],
+        )  # fmt: skip
+
+    @staticmethod
+    def refuse(
+        status: int,
+        code: str,
+        message: str,
+        *,
+        retry_after: int | None = None,
+        result: ReadBatchResult | None = None,
+    ) -> IngestError:
+        metrics.BATCHES.labels(code).inc()
+        return IngestError(status, code, message, retry_after=retry_after, result=result)

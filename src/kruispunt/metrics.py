@@ -1,0 +1,21 @@
+"""Prometheus metrics of the node (served at /metrics)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge
+
+READS_STORED = Counter("kruispunt_reads_stored_total", "Reads durably appended to the log")
+READS_DUPLICATE = Counter(
+    "kruispunt_reads_duplicate_total", "Reads resent by a camera and already in the log"
+)
+READS_REJECTED = Counter(
+    "kruispunt_reads_rejected_total", "Reads refused at ingest, by reason", ["reason"]
+)
+BATCHES = Counter("kruispunt_ingest_batches_total", "Ingest batches by outcome", ["outcome"])
+BACKPRESSURE = Counter(
+    "kruispunt_backpressure_events_total", "Batches refused with 429 because the node was full"
+)
+PENDING_READS = Gauge("kruispunt_pending_reads", "Reads accepted and waiting for the store")
+PROCESSOR_LAG = Gauge(
+    "kruispunt_processor_lag_reads", "Reads in the log not yet seen by a processor", ["processor"]
+)

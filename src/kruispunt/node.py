@@ -1,0 +1,145 @@
+"""The composition root: builds every part of a node from the config, starts and stops them
+in order. Nothing else constructs stores, writers or processors."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from collections.abc import Iterable
+
+from kruispunt.config import Config, sqlite_path
+from kruispunt.domain.cameras import Camera
+from kruispunt.domain.zones import network_zones
+from kruispunt.ingest.service import IngestService
+from kruispunt.processors.base import ProcessorRunner
+from kruispunt.processors.traffic_counts import PROCESSORS
+from kruispunt.registry import CameraRegistry, hash_token, new_token
+from kruispunt.retention import days_to_drop
+from kruispunt.store.base import ReadStore
+from kruispunt.store.sqlite import SqliteStore
+from kruispunt.writer import Writer
+
+log = logging.getLogger(__name__)
+
+
+def build_store(config: Config) -> ReadStore:
+    url = config.store.url
+    if url.startswith("sqlite:"):
+        return SqliteStore(
+            sqlite_path(url),
+            synchronous=config.store.synchronous,
+            busy_timeout_ms=config.store.busy_timeout_ms,
+        )
+    raise ValueError(f"store.url: no store for {url.split(':', 1)[0]!r} (supported: sqlite)")
+
+
+class Node:
+    def __init__(self, config: Config):
+        self.config = config
+        self.zones = network_zones()
+        self.store = build_store(config)
+        self.registry = CameraRegistry(z.id for z in self.zones)
+        self.writer = Writer(
+            self.store,
+            max_pending_reads=config.ingest.max_pending_reads,
+            group_max_reads=config.ingest.group_commit_max_reads,
+        )
+        self.ingest = IngestService(self.registry, self.writer, config.ingest)
+        self.runners: list[ProcessorRunner] = []
+        for key in config.processors.enabled:
+            if key not in PROCESSORS:
+                raise ValueError(f"processors.enabled: unknown processor {key!r}")
+            self.runners.append(
+                ProcessorRunner(
+                    PROCESSORS[key](),
+                    store=self.store,
+                    writer=self.writer,
+                    batch_reads=config.processors.batch_reads,
+                    idle_sleep_s=config.processors.idle_sleep_s,
+                )
+            )
+        for runner in self.runners:
+            self.writer.on_commit.append(runner.wake)
+        self._retention_stop = threading.Event()
+        self._retention_thread: threading.Thread | None = None
+        self.started = False
+
+    # -- life cycle -------------------------------------------------------------------------
+    def start(self) -> None:
+        self.store.open()
+        self.registry.load(self.store.cameras())
+        self.writer.start()
+        if self.config.cameras.file is not None:
+            from kruispunt.camera_files import load_cameras
+
+            self.upsert_cameras(load_cameras(self.config.cameras.file))
+        for runner in self.runners:
+            runner.start()
+        self._retention_thread = threading.Thread(
+            target=self._retention_loop, name="retention", daemon=True
+        )
+        self._retention_thread.start()
+        self.started = True
+        log.info("node started: %d cameras, log at seq %d", len(self.registry), self.store.last_seq())
+
+    def stop(self) -> None:
+        """Stop taking work, drain the writer, stop processors, close the store."""
+        if not self.started:
+            return
+        self._retention_stop.set()
+        if self._retention_thread is not None:
+            self._retention_thread.join()
+        for runner in self.runners:
+            runner.stop()
+        self.writer.stop()
+        self.store.close()
+        self.started = False
+
+    # -- cameras ----------------------------------------------------------------------------
+    def upsert_cameras(self, cameras: Iterable[Camera]) -> None:
+        for camera in cameras:
+            self.save_camera(camera)
+
+    def save_camera(self, camera: Camera) -> None:
+        self.registry.check(camera)
+        self.writer.call(lambda s: s.upsert_camera(camera, None)).result()
+        self.registry.put(camera, None)
+
+    def issue_token(self, camera_id: str) -> str:
+        """A new token for a camera; the old one stops working at once."""
+        camera = self.registry.get(camera_id)
+        if camera is None:
+            raise KeyError(camera_id)
+        token = new_token()
+        digest = hash_token(token)
+        self.writer.call(lambda s: s.upsert_camera(camera, digest)).result()
+        self.registry.put(camera, digest)
+        return token
+
+    def delete_camera(self, camera_id: str) -> bool:
+        deleted = self.writer.call(lambda s: s.delete_camera(camera_id)).result()
+        self.registry.remove(camera_id)
+        return deleted
+
+    # -- retention --------------------------------------------------------------------------
+    def enforce_retention(self, today: dt.date | None = None) -> int:
+        today = today or dt.datetime.now(dt.UTC).date()
+        days = days_to_drop(
+            [s.day for s in self.store.segments()],
+            today=today,
+            keep_days=self.config.retention.reads_days,
+        )
+        dropped = 0
+        for day in days:
+            dropped += self.writer.call(lambda s, d=day: s.drop_segment(d)).result()
+            log.info("retention: dropped reads of %s", day)
+        return dropped
+
+    def _retention_loop(self) -> None:
+        while not self._retention_stop.is_set():
+            try:
+                self.enforce_retention()
+            except Exception:
+                log.exception("retention run failed; will retry")
+            self._retention_stop.wait(self.config.retention.check_interval_s)

@@ -1,0 +1,112 @@
+"""Processors: consumers of the log, each with its own cursor.
+
+A processor turns a slice of the log into derived records (pure ``process``), and the runner
+commits those records together with the new cursor in one store transaction. After a crash
+the runner resumes from the committed cursor, so nothing is derived twice.
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+import threading
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from kruispunt import metrics
+from kruispunt.domain.reads import Read
+from kruispunt.store.base import ReadStore
+from kruispunt.writer import Writer, WriterStopped
+
+log = logging.getLogger(__name__)
+
+
+class Processor(abc.ABC):
+    type_key: ClassVar[str]
+
+    @property
+    def name(self) -> str:
+        return self.type_key
+
+    @abc.abstractmethod
+    def process(self, reads: Sequence[Read]) -> Any:
+        """Derive records from reads (no I/O)."""
+
+    @abc.abstractmethod
+    def commit(self, store: ReadStore, cursor: int, derived: Any) -> None:
+        """Store the derived records and the cursor atomically (runs on the writer thread)."""
+
+
+class ProcessorRunner:
+    """Feeds one processor from the log on its own thread."""
+
+    def __init__(
+        self,
+        processor: Processor,
+        *,
+        store: ReadStore,
+        writer: Writer,
+        batch_reads: int,
+        idle_sleep_s: float,
+    ):
+        self.processor = processor
+        self._store = store
+        self._writer = writer
+        self._batch = batch_reads
+        self._idle = idle_sleep_s
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.cursor = 0
+        self.processed = 0
+        self.errors = 0
+
+    def start(self) -> None:
+        self.cursor = self._store.cursor(self.processor.name)
+        self._thread = threading.Thread(
+            target=self._run, name=f"processor-{self.processor.name}", daemon=True
+        )
+        self._thread.start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def lag(self) -> int:
+        return max(0, self._store.last_seq() - self.cursor)
+
+    def step(self) -> int:
+        """Process one slice of the log; returns how many reads it covered."""
+        reads = self._store.reads_after(self.cursor, self._batch)
+        if not reads:
+            return 0
+        derived = self.processor.process(reads)
+        new_cursor = reads[-1].seq
+        name = self.processor.name
+        processor = self.processor
+        self._writer.call(lambda s: processor.commit(s, new_cursor, derived)).result()
+        self.cursor = new_cursor
+        self.processed += len(reads)
+        metrics.PROCESSOR_LAG.labels(name).set(self.lag())
+        return len(reads)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                done = self.step()
+            except WriterStopped:
+                return
+            except Exception:
+                self.errors += 1
+                log.exception("processor %s failed; retrying", self.processor.name)
+                done = 0
+                self._stop.wait(self._idle)
+            if done == 0:
+                self._wake.wait(self._idle)
+                self._wake.clear()

@@ -1,0 +1,473 @@
+"""The embedded default store: SQLite in WAL mode, one writer, one table per capture day.
+
+Why a table per day: inserts stay fast because each day's indexes stay small and hot, and
+retention drops a whole day with ``DROP TABLE`` instead of deleting millions of rows.
+``seq`` (the log's sequence number) is the rowid of the day table; the single writer hands
+them out in increasing order, so every append lands at the end of its b-tree.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, ClassVar
+
+import msgspec
+
+from kruispunt.domain.cameras import Camera
+from kruispunt.domain.reads import Read
+from kruispunt.store.base import (
+    AppendResult,
+    CameraRecord,
+    ReadStore,
+    Segment,
+    StoreError,
+    TrafficCount,
+)
+
+US_PER_DAY = 86_400_000_000
+EPOCH = dt.date(1970, 1, 1)
+
+READ_COLUMNS = (
+    "seq, read_id, cam, zone, captured_us, received_us, plate_raw, plate, country, "
+    "country_inferred, plate_format, confidence, direction, lane, vehicle_class, make, colour, "
+    "image_ref"
+)
+_PLACEHOLDERS = ",".join("?" * len(READ_COLUMNS.split(",")))
+
+# Versioned schema: each entry moves the store one version up. Never edit a shipped entry.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE segments (
+        day TEXT PRIMARY KEY, min_seq INTEGER NOT NULL, max_seq INTEGER NOT NULL,
+        rows INTEGER NOT NULL
+    );
+    CREATE TABLE cameras (
+        id TEXT PRIMARY KEY, num INTEGER NOT NULL UNIQUE, doc BLOB NOT NULL,
+        token_hash TEXT, deleted INTEGER NOT NULL DEFAULT 0, updated_us INTEGER NOT NULL
+    );
+    CREATE TABLE processor_cursors (
+        name TEXT PRIMARY KEY, seq INTEGER NOT NULL, updated_us INTEGER NOT NULL
+    );
+    CREATE TABLE traffic_counts (
+        camera_id TEXT NOT NULL, bucket_us INTEGER NOT NULL, reads INTEGER NOT NULL,
+        low_confidence INTEGER NOT NULL, foreign_plates INTEGER NOT NULL,
+        PRIMARY KEY (camera_id, bucket_us)
+    ) WITHOUT ROWID;
+    CREATE INDEX ix_traffic_counts_bucket ON traffic_counts (bucket_us);
+    """,
+)
+
+_DAY_TABLE = """
+CREATE TABLE IF NOT EXISTS {t} (
+    seq INTEGER PRIMARY KEY, read_id TEXT NOT NULL, cam INTEGER NOT NULL, zone TEXT NOT NULL,
+    captured_us INTEGER NOT NULL, received_us INTEGER NOT NULL, plate_raw TEXT NOT NULL,
+    plate TEXT NOT NULL, country TEXT, country_inferred INTEGER NOT NULL, plate_format TEXT,
+    confidence REAL NOT NULL, direction TEXT, lane INTEGER, vehicle_class TEXT, make TEXT,
+    colour TEXT, image_ref TEXT
+);
+CREATE UNIQUE INDEX IF NOT EXISTS ux_{t}_cam_read ON {t} (cam, read_id);
+CREATE INDEX IF NOT EXISTS ix_{t}_plate_time ON {t} (plate, captured_us);
+"""
+
+_camera_encoder = msgspec.json.Encoder()
+_camera_decoder = msgspec.json.Decoder(Camera)
+
+
+def day_table(day: dt.date) -> str:
+    return f"reads_{day:%Y%m%d}"
+
+
+def day_of_us(us: int) -> dt.date:
+    return EPOCH + dt.timedelta(days=us // US_PER_DAY)
+
+
+def _now_us() -> int:
+    return time.time_ns() // 1000
+
+
+class SqliteStore(ReadStore):
+    type_key: ClassVar[str] = "sqlite"
+
+    def __init__(self, path: Path, *, synchronous: str = "FULL", busy_timeout_ms: int = 5000):
+        self.path = path
+        self._synchronous = synchronous
+        self._busy_timeout_ms = busy_timeout_ms
+        self._w: sqlite3.Connection | None = None
+        self._local = threading.local()
+        self._next_seq = 0
+        self._tables: set[str] = set()
+        self._cam_num: dict[str, int] = {}
+        self._cam_id: dict[int, str] = {}
+        self._all_readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
+
+    # -- connections ------------------------------------------------------------------------
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, timeout=30.0
+        )
+        conn.execute(f"PRAGMA busy_timeout={self._busy_timeout_ms}")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA cache_size=-65536")
+        conn.execute("PRAGMA temp_store=MEMORY")
+        return conn
+
+    @property
+    def _writer(self) -> sqlite3.Connection:
+        if self._w is None:
+            raise StoreError("store is not open")
+        return self._w
+
+    def _reader(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            conn.execute("PRAGMA query_only=ON")
+            self._local.conn = conn
+            with self._readers_lock:
+                self._all_readers.append(conn)
+        return conn
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        conn = self._writer
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    # -- life cycle -------------------------------------------------------------------------
+    def open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = self._connect()
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(f"PRAGMA synchronous={self._synchronous}")
+            self._w = conn
+            self._migrate()
+            self._load_state()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open {self.path}: {exc}") from exc
+
+    def _migrate(self) -> None:
+        conn = self._writer
+        has_meta = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'"
+        ).fetchone()
+        version = 0
+        if has_meta:
+            row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            version = int(row[0]) if row else 0
+        if version > len(MIGRATIONS):
+            raise StoreError(f"store schema v{version} is newer than this program knows")
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            conn.executescript(f"BEGIN IMMEDIATE;{script};COMMIT;")
+            conn.execute(
+                "INSERT INTO meta VALUES ('schema_version', ?) "
+                "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                (str(number),),
+            )
+
+    def _load_state(self) -> None:
+        conn = self._writer
+        self._tables = {
+            r[0]
+            for r in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type='table' AND name LIKE 'reads_%'"
+            )
+        }
+        self._next_seq = max(
+            [r[0] or 0 for r in conn.execute("SELECT max(max_seq) FROM segments")] + [0]
+        )
+        # A day table can hold rows committed before its segment row was (same transaction,
+        # so not possible today), but trust the tables themselves over the catalogue.
+        for table in self._tables:
+            top = conn.execute(f"SELECT max(seq) FROM {table}").fetchone()[0]
+            self._next_seq = max(self._next_seq, top or 0)
+        for cam_id, num in conn.execute("SELECT id, num FROM cameras"):
+            self._cam_num[cam_id] = num
+            self._cam_id[num] = cam_id
+
+    def close(self) -> None:
+        with self._readers_lock:
+            for conn in self._all_readers:
+                conn.close()
+            self._all_readers.clear()
+        self._local = threading.local()
+        if self._w is not None:
+            self._w.close()
+            self._w = None
+
+    # -- the log ----------------------------------------------------------------------------
+    def _ensure_table(self, conn: sqlite3.Connection, table: str) -> None:
+        if table not in self._tables:
+            for statement in _DAY_TABLE.format(t=table).split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+
+    def append(self, reads: Sequence[Read]) -> AppendResult:
+        cam_num = self._cam_num
+        rows_by_day: dict[int, list[tuple[Any, ...]]] = defaultdict(list)
+        seq = self._next_seq
+        seqs: list[int] = []
+        for r in reads:
+            seq += 1
+            seqs.append(seq)
+            try:
+                cam = cam_num[r.camera_id]
+            except KeyError:
+                raise StoreError(f"unknown camera {r.camera_id!r}") from None
+            rows_by_day[r.captured_us // US_PER_DAY].append(
+                (seq, r.read_id, cam, r.zone_id, r.captured_us, r.received_us, r.plate_raw,
+                 r.plate, r.country, r.country_inferred, r.plate_format, r.confidence,
+                 r.direction, r.lane, r.vehicle_class, r.make, r.colour, r.image_ref)
+            )  # fmt: skip
+        duplicate = [False] * len(seqs)
+        created: list[str] = []
+        try:
+            with self._transaction() as conn:
+                for day_number, rows in rows_by_day.items():
+                    day = EPOCH + dt.timedelta(days=day_number)
+                    table = day_table(day)
+                    if table not in self._tables:
+                        self._ensure_table(conn, table)
+                        created.append(table)
+                    before = conn.total_changes
+                    conn.executemany(
+                        f"INSERT INTO {table} ({READ_COLUMNS}) VALUES ({_PLACEHOLDERS}) "
+                        "ON CONFLICT (cam, read_id) DO NOTHING",
+                        rows,
+                    )
+                    inserted = conn.total_changes - before
+                    stored_rows = rows
+                    if inserted != len(rows):
+                        stored_rows = self._resolve_duplicates(conn, table, rows, seqs, duplicate)
+                    if stored_rows:
+                        conn.execute(
+                            "INSERT INTO segments VALUES (?, ?, ?, ?) ON CONFLICT(day) DO UPDATE "
+                            "SET min_seq=min(min_seq, excluded.min_seq), "
+                            "max_seq=max(max_seq, excluded.max_seq), rows=rows+excluded.rows",
+                            (day.isoformat(), stored_rows[0][0], stored_rows[-1][0],
+                             len(stored_rows)),
+                        )  # fmt: skip
+        except sqlite3.Error as exc:
+            raise StoreError(f"append failed, nothing stored: {exc}") from exc
+        self._tables.update(created)
+        self._next_seq = seq
+        return AppendResult(seqs=seqs, duplicate=duplicate)
+
+    def _resolve_duplicates(
+        self,
+        conn: sqlite3.Connection,
+        table: str,
+        rows: list[tuple[Any, ...]],
+        seqs: list[int],
+        duplicate: list[bool],
+    ) -> list[tuple[Any, ...]]:
+        """After the insert skipped some (already stored) rows: map each skipped row to the stored one."""
+        stored: dict[tuple[int, str], int] = {}
+        by_cam: dict[int, list[str]] = defaultdict(list)
+        for row in rows:
+            by_cam[row[2]].append(row[1])
+        for cam, read_ids in by_cam.items():
+            for start in range(0, len(read_ids), 500):
+                chunk = read_ids[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                for read_id, seq in conn.execute(
+                    f"SELECT read_id, seq FROM {table} WHERE cam=? AND read_id IN ({marks})",
+                    (cam, *chunk),
+                ):
+                    stored[(cam, read_id)] = seq
+        index_of = {s: i for i, s in enumerate(seqs)}
+        kept = []
+        for row in rows:
+            original = stored[(row[2], row[1])]
+            if original != row[0]:
+                i = index_of[row[0]]
+                seqs[i] = original
+                duplicate[i] = True
+            else:
+                kept.append(row)
+        return kept
+
+    def commit_processor(
+        self, name: str, cursor: int, counts: Mapping[tuple[str, int], tuple[int, int, int]]
+    ) -> None:
+        try:
+            with self._transaction() as conn:
+                conn.executemany(
+                    "INSERT INTO traffic_counts VALUES (?, ?, ?, ?, ?) "
+                    "ON CONFLICT(camera_id, bucket_us) DO UPDATE SET reads=reads+excluded.reads,"
+                    " low_confidence=low_confidence+excluded.low_confidence,"
+                    " foreign_plates=foreign_plates+excluded.foreign_plates",
+                    [(cam, bucket, *values) for (cam, bucket), values in counts.items()],
+                )
+                conn.execute(
+                    "INSERT INTO processor_cursors VALUES (?, ?, ?) ON CONFLICT(name) "
+                    "DO UPDATE SET seq=excluded.seq, updated_us=excluded.updated_us",
+                    (name, cursor, _now_us()),
+                )
+        except sqlite3.Error as exc:
+            raise StoreError(f"processor commit failed: {exc}") from exc
+
+    def drop_segment(self, day: dt.date) -> int:
+        table = day_table(day)
+        try:
+            with self._transaction() as conn:
+                row = conn.execute(
+                    "SELECT rows FROM segments WHERE day=?", (day.isoformat(),)
+                ).fetchone()
+                conn.execute(f"DROP TABLE IF EXISTS {table}")
+                conn.execute("DELETE FROM segments WHERE day=?", (day.isoformat(),))
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot drop {day}: {exc}") from exc
+        self._tables.discard(table)
+        return int(row[0]) if row else 0
+
+    def upsert_camera(self, camera: Camera, token_hash: str | None) -> None:
+        try:
+            with self._transaction() as conn:
+                num = self._cam_num.get(camera.id)
+                if num is None:
+                    top = conn.execute("SELECT max(num) FROM cameras").fetchone()[0]
+                    num = (top or 0) + 1
+                conn.execute(
+                    "INSERT INTO cameras VALUES (?, ?, ?, ?, 0, ?) ON CONFLICT(id) DO UPDATE "
+                    "SET doc=excluded.doc, token_hash=coalesce(excluded.token_hash, token_hash),"
+                    " deleted=0, updated_us=excluded.updated_us",
+                    (camera.id, num, _camera_encoder.encode(camera), token_hash, _now_us()),
+                )
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot save camera {camera.id}: {exc}") from exc
+        self._cam_num[camera.id] = num
+        self._cam_id[num] = camera.id
+
+    def delete_camera(self, camera_id: str) -> bool:
+        # Soft delete: its reads stay in the log (and keep their camera) until retention.
+        try:
+            with self._transaction() as conn:
+                changed = conn.execute(
+                    "UPDATE cameras SET deleted=1, token_hash=NULL, updated_us=? "
+                    "WHERE id=? AND deleted=0",
+                    (_now_us(), camera_id),
+                ).rowcount
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot delete camera {camera_id}: {exc}") from exc
+        return changed > 0
+
+    # -- reading ----------------------------------------------------------------------------
+    def last_seq(self) -> int:
+        return self._next_seq
+
+    def _row_to_read(self, row: tuple[Any, ...]) -> Read:
+        (seq, read_id, cam, zone, cap, rec, raw, plate, country, inferred, fmt, conf,
+         direction, lane, vclass, make, colour, image) = row  # fmt: skip
+        return Read(
+            seq, read_id, self._camera_id(cam), zone, cap, rec, raw, plate, country,
+            bool(inferred), fmt, conf, direction, lane, vclass, make, colour, image,
+        )  # fmt: skip
+
+    def _camera_id(self, num: int) -> str:
+        cam = self._cam_id.get(num)
+        if cam is None:
+            row = self._reader().execute("SELECT id FROM cameras WHERE num=?", (num,)).fetchone()
+            cam = row[0] if row else f"#{num}"
+        return cam
+
+    def reads_after(self, seq: int, limit: int) -> list[Read]:
+        conn = self._reader()
+        tables = [
+            day_table(dt.date.fromisoformat(day))
+            for (day,) in conn.execute(
+                "SELECT day FROM segments WHERE max_seq > ? ORDER BY min_seq", (seq,)
+            )
+        ]
+        rows: list[tuple[Any, ...]] = []
+        for table in tables:
+            try:
+                rows.extend(
+                    conn.execute(
+                        f"SELECT {READ_COLUMNS} FROM {table} WHERE seq > ? ORDER BY seq LIMIT ?",
+                        (seq, limit),
+                    )
+                )
+            except sqlite3.OperationalError:
+                continue  # dropped by retention between the two statements
+        if len(tables) > 1:
+            rows.sort(key=lambda r: int(r[0]))
+        return [self._row_to_read(r) for r in rows[:limit]]
+
+    def cursor(self, name: str) -> int:
+        row = (
+            self._reader()
+            .execute("SELECT seq FROM processor_cursors WHERE name=?", (name,))
+            .fetchone()
+        )
+        return int(row[0]) if row else 0
+
+    def cursors(self) -> dict[str, int]:
+        return dict(self._reader().execute("SELECT name, seq FROM processor_cursors"))
+
+    def segments(self) -> list[Segment]:
+        return [
+            Segment(dt.date.fromisoformat(day), lo, hi, n)
+            for day, lo, hi, n in self._reader().execute(
+                "SELECT day, min_seq, max_seq, rows FROM segments ORDER BY day"
+            )
+        ]
+
+    def cameras(self) -> list[CameraRecord]:
+        return [
+            CameraRecord(_camera_decoder.decode(doc), token_hash)
+            for doc, token_hash in self._reader().execute(
+                "SELECT doc, token_hash FROM cameras WHERE deleted=0 ORDER BY id"
+            )
+        ]
+
+    def traffic_counts(self, since_us: int, camera_id: str | None = None) -> list[TrafficCount]:
+        sql = (
+            "SELECT camera_id, bucket_us, reads, low_confidence, foreign_plates "
+            "FROM traffic_counts WHERE bucket_us >= ?"
+        )
+        args: tuple[Any, ...] = (since_us,)
+        if camera_id is not None:
+            sql += " AND camera_id = ?"
+            args += (camera_id,)
+        rows = self._reader().execute(sql + " ORDER BY camera_id, bucket_us", args)
+        return [TrafficCount(*row) for row in rows]
+
+    def reads_of_plate(self, plate: str, since_us: int, until_us: int) -> list[Read]:
+        conn = self._reader()
+        first, last = day_of_us(since_us), day_of_us(until_us)
+        out: list[Read] = []
+        for segment in self.segments():
+            if not first <= segment.day <= last:
+                continue
+            try:
+                rows = conn.execute(
+                    f"SELECT {READ_COLUMNS} FROM {day_table(segment.day)} "
+                    "WHERE plate=? AND captured_us BETWEEN ? AND ? ORDER BY captured_us",
+                    (plate, since_us, until_us),
+                ).fetchall()
+            except sqlite3.OperationalError:
+                continue
+            out.extend(self._row_to_read(r) for r in rows)
+        return out
+
+    def size_bytes(self) -> int:
+        return sum(
+            p.stat().st_size
+            for p in (self.path, Path(f"{self.path}-wal"), Path(f"{self.path}-shm"))
+            if p.exists()
+        )

@@ -1,0 +1,175 @@
+"""The single writer: one thread that owns every write to the store.
+
+Ingest batches queue here and are committed together (group commit: several HTTP batches in
+one transaction, one fsync). A caller learns the outcome only after the commit, so a camera
+is acknowledged only for what is durable. The queue is bounded by the number of reads waiting;
+beyond that ``submit_reads`` refuses at once (the API turns that into 429 + Retry-After).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from kruispunt.domain.reads import Read
+from kruispunt.store.base import AppendResult, ReadStore
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class Saturated(Exception):
+    """Too many reads are waiting for the store; try again later."""
+
+
+class WriterStopped(Exception):
+    """The writer is not running; nothing was accepted."""
+
+
+@dataclass(slots=True)
+class _Append:
+    reads: Sequence[Read]
+    future: Future[AppendResult] = field(default_factory=Future)
+
+
+@dataclass(slots=True)
+class _Call:
+    fn: Callable[[ReadStore], Any]
+    future: Future[Any] = field(default_factory=Future)
+
+
+_STOP = object()
+
+
+@dataclass(slots=True)
+class WriterStats:
+    commits: int = 0
+    reads_committed: int = 0
+    saturated: int = 0
+    failures: int = 0
+
+
+class Writer:
+    def __init__(self, store: ReadStore, *, max_pending_reads: int, group_max_reads: int):
+        self._store = store
+        self._max_pending = max_pending_reads
+        self._group_max = group_max_reads
+        self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._pending = 0
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._running = False
+        self.stats = WriterStats()
+        # Called on the writer thread after each commit of reads (e.g. to wake processors).
+        self.on_commit: list[Callable[[], None]] = []
+
+    @property
+    def pending_reads(self) -> int:
+        return self._pending
+
+    def start(self) -> None:
+        self._running = True
+        self._thread = threading.Thread(target=self._run, name="kruispunt-writer", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Drain what is queued, then stop."""
+        if self._thread is None:
+            return
+        with self._lock:
+            self._running = False
+        self._queue.put(_STOP)
+        self._thread.join()
+        self._thread = None
+
+    def submit_reads(self, reads: Sequence[Read]) -> Future[AppendResult]:
+        with self._lock:
+            if not self._running:
+                raise WriterStopped()
+            if self._pending + len(reads) > self._max_pending and self._pending > 0:
+                self.stats.saturated += 1
+                raise Saturated()
+            self._pending += len(reads)
+        job = _Append(reads)
+        self._queue.put(job)
+        return job.future
+
+    def call(self, fn: Callable[[ReadStore], T]) -> Future[T]:
+        """Run ``fn(store)`` on the writer thread (for every other write: cursors, cameras)."""
+        with self._lock:
+            if not self._running:
+                raise WriterStopped()
+        job = _Call(fn)
+        self._queue.put(job)
+        return job.future
+
+    def _run(self) -> None:
+        carry: object | None = None
+        while True:
+            item = carry if carry is not None else self._queue.get()
+            carry = None
+            if item is _STOP:
+                return
+            if isinstance(item, _Call):
+                self._run_call(item)
+                continue
+            assert isinstance(item, _Append)
+            group = [item]
+            size = len(item.reads)
+            while size < self._group_max:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if not isinstance(nxt, _Append):
+                    carry = nxt
+                    break
+                group.append(nxt)
+                size += len(nxt.reads)
+            self._commit_group(group, size)
+
+    def _run_call(self, job: _Call) -> None:
+        if not job.future.set_running_or_notify_cancel():
+            return
+        try:
+            job.future.set_result(job.fn(self._store))
+        except BaseException as exc:
+            job.future.set_exception(exc)
+
+    def _commit_group(self, group: list[_Append], size: int) -> None:
+        reads: list[Read] = []
+        live: list[bool] = []
+        for job in group:
+            reads.extend(job.reads)
+            # A caller that gave up (camera disconnected) still gets its reads stored: the
+            # camera will resend, and resending is idempotent.
+            live.append(job.future.set_running_or_notify_cancel())
+        try:
+            result = self._store.append(reads)
+        except BaseException as exc:
+            self.stats.failures += 1
+            log.error("append of %d reads failed, none acknowledged: %s", size, exc)
+            for job, alive in zip(group, live, strict=True):
+                if alive:
+                    job.future.set_exception(exc)
+        else:
+            self.stats.commits += 1
+            self.stats.reads_committed += size
+            start = 0
+            for job, alive in zip(group, live, strict=True):
+                end = start + len(job.reads)
+                if alive:
+                    job.future.set_result(
+                        AppendResult(result.seqs[start:end], result.duplicate[start:end])
+                    )
+                start = end
+            for callback in self.on_commit:
+                callback()
+        finally:
+            with self._lock:
+                self._pending -= size
