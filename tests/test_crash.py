@@ -55,7 +55,9 @@ def provision(url: str, cameras: list[Camera]) -> dict[str, str]:
     tokens = {}
     with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {ADMIN}"}) as http:
         for cam in cameras:
-            http.put(f"/api/v1/cameras/{cam.id}", content=msgspec.json.encode(cam)).raise_for_status()
+            http.put(
+                f"/api/v1/cameras/{cam.id}", content=msgspec.json.encode(cam)
+            ).raise_for_status()
             tokens[cam.id] = http.post(f"/api/v1/cameras/{cam.id}/token").json()["token"]
     return tokens
 
@@ -76,13 +78,20 @@ def test_kill_9_mid_ingest_loses_no_acknowledged_read(tmp_path: Path) -> None:
         n = 0
         with httpx.Client(base_url=url, timeout=10) as http:
             while not stop.is_set():
-                reads = [read_json(f"{cam}-{n + i}", plate=f"1-KIL-{(n + i) % 1000:03d}") for i in range(200)]
+                reads = [
+                    read_json(f"{cam}-{n + i}", plate=f"1-KIL-{(n + i) % 1000:03d}")
+                    for i in range(200)
+                ]
                 body = batch_json(cam, reads)
                 n += 200
                 with lock:
                     sent.append((cam, body))
                 try:
-                    resp = http.post("/api/v1/reads", content=body, headers={"Authorization": f"Bearer {tokens[cam]}"})
+                    resp = http.post(
+                        "/api/v1/reads",
+                        content=body,
+                        headers={"Authorization": f"Bearer {tokens[cam]}"},
+                    )
                 except httpx.HTTPError:
                     return  # the node died under us: this batch was never acknowledged
                 if resp.status_code != 200:
@@ -111,7 +120,9 @@ def test_kill_9_mid_ingest_loses_no_acknowledged_read(tmp_path: Path) -> None:
         cams = dict(conn.execute("SELECT num, id FROM cameras"))
         stored: dict[tuple[str, str], int] = {}
         duplicates = 0
-        for (table,) in conn.execute("SELECT name FROM sqlite_master WHERE type='table' AND name LIKE 'reads_%'").fetchall():
+        for (table,) in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type='table' AND name LIKE 'reads_%'"
+        ).fetchall():
             for num, read_id, seq in conn.execute(f"SELECT cam, read_id, seq FROM {table}"):
                 key = (cams[num], read_id)
                 duplicates += key in stored
@@ -125,7 +136,11 @@ def test_kill_9_mid_ingest_loses_no_acknowledged_read(tmp_path: Path) -> None:
         # Cameras resend whatever they were not sure of; nothing is doubled.
         with httpx.Client(base_url=url, timeout=30) as http:
             for cam, body in sent:
-                resp = http.post("/api/v1/reads", content=body, headers={"Authorization": f"Bearer {tokens[cam]}"})
+                resp = http.post(
+                    "/api/v1/reads",
+                    content=body,
+                    headers={"Authorization": f"Bearer {tokens[cam]}"},
+                )
                 assert resp.status_code == 200
             deadline = time.monotonic() + 30
             while time.monotonic() < deadline:

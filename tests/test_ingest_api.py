@@ -23,7 +23,9 @@ async def test_batch_is_stored_and_acknowledged_per_read(
     client: httpx.AsyncClient, node: Node, tokens: dict[str, str]
 ) -> None:
     reads = [read_json(f"r{i}", plate=f"1-ABC-{i:03d}") for i in range(10)]
-    resp = await client.post(URL, content=batch_json("pz5364-c001", reads), headers=auth(tokens["pz5364-c001"]))
+    resp = await client.post(
+        URL, content=batch_json("pz5364-c001", reads), headers=auth(tokens["pz5364-c001"])
+    )
     assert resp.status_code == 200, resp.text
     body = resp.json()
     assert (body["stored"], body["duplicates"], body["rejected"]) == (10, 0, 0)
@@ -38,7 +40,9 @@ async def test_batch_is_stored_and_acknowledged_per_read(
     assert first.zone_id == "pz5364" and first.camera_id == "pz5364-c001"
 
 
-async def test_resend_is_idempotent(client: httpx.AsyncClient, node: Node, tokens: dict[str, str]) -> None:
+async def test_resend_is_idempotent(
+    client: httpx.AsyncClient, node: Node, tokens: dict[str, str]
+) -> None:
     body = batch_json("pz5364-c001", [read_json("a"), read_json("b")])
     first = (await client.post(URL, content=body, headers=auth(tokens["pz5364-c001"]))).json()
     again = (await client.post(URL, content=body, headers=auth(tokens["pz5364-c001"]))).json()
@@ -62,7 +66,9 @@ async def test_same_read_id_from_two_cameras_are_two_reads(
     client: httpx.AsyncClient, node: Node, tokens: dict[str, str]
 ) -> None:
     for cam in ("pz5364-c001", "pz5352-c001"):
-        resp = await client.post(URL, content=batch_json(cam, [read_json("same")]), headers=auth(tokens[cam]))
+        resp = await client.post(
+            URL, content=batch_json(cam, [read_json("same")]), headers=auth(tokens[cam])
+        )
         assert resp.json()["stored"] == 1
     assert node.store.count_reads() == 2
 
@@ -81,7 +87,9 @@ async def test_bad_reads_are_rejected_with_reasons_and_good_ones_kept(
         read_json("country", country="Belgium"),
         read_json("other-cam", camera_id="pz5352-c001"),
     ]
-    resp = await client.post(URL, content=batch_json("pz5364-c001", reads), headers=auth(tokens["pz5364-c001"]))
+    resp = await client.post(
+        URL, content=batch_json("pz5364-c001", reads), headers=auth(tokens["pz5364-c001"])
+    )
     assert resp.status_code == 200
     reasons = {r["read_id"]: r.get("reason") for r in resp.json()["results"]}
     assert reasons == {
@@ -130,7 +138,12 @@ async def test_all_rejected_is_422_and_stores_nothing(
     ],
 )
 async def test_refused_batches(
-    client: httpx.AsyncClient, node: Node, tokens: dict[str, str], body: bytes, status: int, code: str
+    client: httpx.AsyncClient,
+    node: Node,
+    tokens: dict[str, str],
+    body: bytes,
+    status: int,
+    code: str,
 ) -> None:
     resp = await client.post(URL, content=body, headers=auth(tokens["pz5364-c001"]))
     assert resp.status_code == status, resp.text
@@ -138,9 +151,13 @@ async def test_refused_batches(
     assert node.store.count_reads() == 0
 
 
-async def test_malformed_field_names_its_path(client: httpx.AsyncClient, tokens: dict[str, str]) -> None:
+async def test_malformed_field_names_its_path(
+    client: httpx.AsyncClient, tokens: dict[str, str]
+) -> None:
     reads = [read_json("a"), read_json("b", confidence="high")]
-    resp = await client.post(URL, content=batch_json("pz5364-c001", reads), headers=auth(tokens["pz5364-c001"]))
+    resp = await client.post(
+        URL, content=batch_json("pz5364-c001", reads), headers=auth(tokens["pz5364-c001"])
+    )
     assert resp.status_code == 400
     assert "$.reads[1].confidence" in resp.json()["error"]["message"]
 
@@ -150,13 +167,17 @@ async def test_wrong_or_missing_token(
     client: httpx.AsyncClient, node: Node, tokens: dict[str, str], header: str | None
 ) -> None:
     headers = {"Authorization": header} if header else {}
-    resp = await client.post(URL, content=batch_json("pz5364-c001", [read_json("a")]), headers=headers)
+    resp = await client.post(
+        URL, content=batch_json("pz5364-c001", [read_json("a")]), headers=headers
+    )
     assert resp.status_code == 401
     assert resp.json()["error"]["code"] == "unauthorized"
     assert node.store.count_reads() == 0
 
 
-async def test_new_token_revokes_the_old_one(client: httpx.AsyncClient, node: Node, tokens: dict[str, str]) -> None:
+async def test_new_token_revokes_the_old_one(
+    client: httpx.AsyncClient, node: Node, tokens: dict[str, str]
+) -> None:
     old = tokens["pz5364-c001"]
     new = node.issue_token("pz5364-c001")
     body = batch_json("pz5364-c001", [read_json("a")])
@@ -164,18 +185,28 @@ async def test_new_token_revokes_the_old_one(client: httpx.AsyncClient, node: No
     assert (await client.post(URL, content=body, headers=auth(new))).status_code == 200
 
 
-async def test_oversized_batches_are_refused(tmp_path: object, tokens: dict[str, str], client: httpx.AsyncClient, node: Node) -> None:
+async def test_oversized_batches_are_refused(
+    tmp_path: object, tokens: dict[str, str], client: httpx.AsyncClient, node: Node
+) -> None:
     limit = node.config.ingest.max_batch_reads
     reads = [read_json(f"r{i}") for i in range(limit + 1)]
-    resp = await client.post(URL, content=batch_json("pz5364-c001", reads), headers=auth(tokens["pz5364-c001"]))
+    resp = await client.post(
+        URL, content=batch_json("pz5364-c001", reads), headers=auth(tokens["pz5364-c001"])
+    )
     assert resp.status_code == 413 and resp.json()["error"]["code"] == "batch_too_large"
-    huge = b'{"version": 1, "camera_id": "pz5364-c001", "reads": [' + b" " * node.config.ingest.max_body_bytes + b"]}"
+    huge = (
+        b'{"version": 1, "camera_id": "pz5364-c001", "reads": ['
+        + b" " * node.config.ingest.max_body_bytes
+        + b"]}"
+    )
     resp = await client.post(URL, content=huge, headers=auth(tokens["pz5364-c001"]))
     assert resp.status_code == 413 and resp.json()["error"]["code"] == "body_too_large"
     assert node.store.count_reads() == 0
 
 
-async def test_saturated_node_answers_429_with_retry_after(tmp_path: object, tokens: dict[str, str], client: httpx.AsyncClient, node: Node) -> None:
+async def test_saturated_node_answers_429_with_retry_after(
+    tmp_path: object, tokens: dict[str, str], client: httpx.AsyncClient, node: Node
+) -> None:
     # Hold the writer busy so accepted reads pile up, then exceed the bound.
     release = threading.Event()
     node.writer.call(lambda _s: release.wait(10))
@@ -185,11 +216,19 @@ async def test_saturated_node_answers_429_with_retry_after(tmp_path: object, tok
         import asyncio
 
         first = asyncio.create_task(
-            client.post(URL, content=batch_json("pz5364-c001", [read_json(f"a{i}") for i in range(5)]), headers=auth(tokens["pz5364-c001"]))
+            client.post(
+                URL,
+                content=batch_json("pz5364-c001", [read_json(f"a{i}") for i in range(5)]),
+                headers=auth(tokens["pz5364-c001"]),
+            )
         )
-        while node.writer.pending_reads < 5:
+        while node.writer.pending_reads < 5:  # noqa: ASYNC110 (state lives on another thread)
             await asyncio.sleep(0.01)
-        resp = await client.post(URL, content=batch_json("pz5364-c001", [read_json("b")]), headers=auth(tokens["pz5364-c001"]))
+        resp = await client.post(
+            URL,
+            content=batch_json("pz5364-c001", [read_json("b")]),
+            headers=auth(tokens["pz5364-c001"]),
+        )
         assert resp.status_code == 429
         assert resp.headers["Retry-After"] == "1"
         assert resp.json()["error"]["code"] == "saturated"
@@ -200,7 +239,9 @@ async def test_saturated_node_answers_429_with_retry_after(tmp_path: object, tok
     assert {r.read_id for r in node.store.reads_after(0, 100)} == {f"a{i}" for i in range(5)}
 
 
-async def test_store_failure_acknowledges_nothing(tmp_path: object, client: httpx.AsyncClient, node: Node, tokens: dict[str, str]) -> None:
+async def test_store_failure_acknowledges_nothing(
+    tmp_path: object, client: httpx.AsyncClient, node: Node, tokens: dict[str, str]
+) -> None:
     real_append = node.store.append
 
     def broken(reads: object) -> object:

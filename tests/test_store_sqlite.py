@@ -103,7 +103,9 @@ def test_drop_segment_deletes_a_whole_day(store: SqliteStore) -> None:
 
 
 def test_plate_history(store: SqliteStore) -> None:
-    store.append([read("a", plate="1XYZ999"), read("b"), read("c", plate="1XYZ999", at_us=DAY0 + US_PER_DAY)])
+    store.append(
+        [read("a", plate="1XYZ999"), read("b"), read("c", plate="1XYZ999", at_us=DAY0 + US_PER_DAY)]
+    )
     hist = store.reads_of_plate("1XYZ999", DAY0 - 1, DAY0 + 2 * US_PER_DAY)
     assert [r.read_id for r in hist] == ["a", "c"]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated
 
@@ -50,9 +51,9 @@ def serve(
     run_server(cfg)
 
 
-def load_config_or_exit(path: Path | None, **overrides: dict[str, object]) -> Config:
+def load_config_or_exit(path: Path | None, **overrides: Mapping[str, object]) -> Config:
     try:
-        return load_config(path, overrides={k: v for k, v in overrides.items() if v})
+        return load_config(path, overrides={k: dict(v) for k, v in overrides.items() if v})
     except ConfigError as exc:
         err.print(f"[red]configuration error[/red]: {exc}")
         raise typer.Exit(2) from None
@@ -75,9 +76,7 @@ def demo(
     from kruispunt.demo import run_demo
 
     _setup_logging(verbose)
-    run_demo(
-        port=port, data_dir=data_dir, speed=speed, scale=scale, misread_rate=misread_rate
-    )
+    run_demo(port=port, data_dir=data_dir, speed=speed, scale=scale, misread_rate=misread_rate)
 
 
 @app.command()
@@ -140,8 +139,8 @@ def cameras_export(
 ) -> None:
     """Print the registry as GeoJSON or CSV."""
     from kruispunt.camera_files import dump_cameras_csv, dump_cameras_geojson
-    from kruispunt.store.sqlite import SqliteStore
     from kruispunt.config import sqlite_path
+    from kruispunt.store.sqlite import SqliteStore
 
     cfg = load_config_or_exit(config)
     store = SqliteStore(sqlite_path(cfg.store.url))

@@ -58,6 +58,12 @@ class ProcessorsConfig(Strict):
     enabled: tuple[str, ...] = Field(("traffic_counts",), description="Processor type keys.")
     batch_reads: int = Field(5000, ge=1, le=1_000_000)
     idle_sleep_s: float = Field(0.2, gt=0, le=60)
+    tail_reads: int = Field(
+        50_000,
+        ge=0,
+        le=10_000_000,
+        description="Newest reads kept in memory so live processors need not read them back.",
+    )
 
 
 class RetentionConfig(Strict):

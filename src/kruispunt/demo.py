@@ -62,7 +62,9 @@ async def _feed(url: str, tokens: dict[str, str], model: TrafficModel, speed: fl
         duration_s=BACKFILL.total_seconds() / backfill_speed,
     )  # fmt: skip
     console.print(f"back-filled the last 2 hours: {stats.stored} reads stored")
-    await drive(url, tokens, model, start=dt.datetime.now(dt.UTC), speed=min(speed, 1.0), duration_s=None)
+    await drive(
+        url, tokens, model, start=dt.datetime.now(dt.UTC), speed=min(speed, 1.0), duration_s=None
+    )
 
 
 def run_demo(*, port: int, data_dir: Path, speed: float, scale: float, misread_rate: float) -> None:

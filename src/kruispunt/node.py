@@ -7,6 +7,7 @@ import datetime as dt
 import logging
 import threading
 from collections.abc import Iterable
+from functools import partial
 
 from kruispunt.config import Config, sqlite_path
 from kruispunt.domain.cameras import Camera
@@ -21,6 +22,10 @@ from kruispunt.store.sqlite import SqliteStore
 from kruispunt.writer import Writer
 
 log = logging.getLogger(__name__)
+
+
+def _drop(store: ReadStore, *, day: dt.date) -> int:
+    return store.drop_segment(day)
 
 
 def build_store(config: Config) -> ReadStore:
@@ -44,6 +49,7 @@ class Node:
             self.store,
             max_pending_reads=config.ingest.max_pending_reads,
             group_max_reads=config.ingest.group_commit_max_reads,
+            tail_reads=config.processors.tail_reads,
         )
         self.ingest = IngestService(self.registry, self.writer, config.ingest)
         self.runners: list[ProcessorRunner] = []
@@ -81,7 +87,9 @@ class Node:
         )
         self._retention_thread.start()
         self.started = True
-        log.info("node started: %d cameras, log at seq %d", len(self.registry), self.store.last_seq())
+        log.info(
+            "node started: %d cameras, log at seq %d", len(self.registry), self.store.last_seq()
+        )
 
     def stop(self) -> None:
         """Stop taking work, drain the writer, stop processors, close the store."""
@@ -132,7 +140,7 @@ class Node:
         )
         dropped = 0
         for day in days:
-            dropped += self.writer.call(lambda s, d=day: s.drop_segment(d)).result()
+            dropped += self.writer.call(partial(_drop, day=day)).result()
             log.info("retention: dropped reads of %s", day)
         return dropped
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uvicorn
+from fastapi import FastAPI
 
 from kruispunt.api.app import create_app
 from kruispunt.config import Config
 from kruispunt.node import Node
 
 
-def uvicorn_config(app: object, config: Config) -> uvicorn.Config:
+def uvicorn_config(app: FastAPI, config: Config) -> uvicorn.Config:
     return uvicorn.Config(
         app,
         host=config.server.host,

@@ -16,7 +16,10 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import msgspec
+
 from kruispunt.domain.reads import Read
+from kruispunt.log_tail import LogTail
 from kruispunt.store.base import AppendResult, ReadStore
 
 log = logging.getLogger(__name__)
@@ -55,7 +58,14 @@ class WriterStats:
 
 
 class Writer:
-    def __init__(self, store: ReadStore, *, max_pending_reads: int, group_max_reads: int):
+    def __init__(
+        self,
+        store: ReadStore,
+        *,
+        max_pending_reads: int,
+        group_max_reads: int,
+        tail_reads: int = 100_000,
+    ):
         self._store = store
         self._max_pending = max_pending_reads
         self._group_max = group_max_reads
@@ -65,6 +75,7 @@ class Writer:
         self._thread: threading.Thread | None = None
         self._running = False
         self.stats = WriterStats()
+        self.tail = LogTail(max_reads=tail_reads)
         # Called on the writer thread after each commit of reads (e.g. to wake processors).
         self.on_commit: list[Callable[[], None]] = []
 
@@ -73,6 +84,7 @@ class Writer:
         return self._pending
 
     def start(self) -> None:
+        self.tail.reset(self._store.last_seq())
         self._running = True
         self._thread = threading.Thread(target=self._run, name="kruispunt-writer", daemon=True)
         self._thread.start()
@@ -160,6 +172,14 @@ class Writer:
         else:
             self.stats.commits += 1
             self.stats.reads_committed += size
+            replace = msgspec.structs.replace
+            self.tail.append(
+                [
+                    replace(r, seq=seq)
+                    for r, seq, dup in zip(reads, result.seqs, result.duplicate, strict=True)
+                    if not dup
+                ]
+            )
             start = 0
             for job, alive in zip(group, live, strict=True):
                 end = start + len(job.reads)

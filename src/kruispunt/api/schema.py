@@ -9,7 +9,7 @@ import msgspec
 _REF = "#/components/schemas/{name}"
 
 
-def _schemas(*types: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def _schemas(*types: Any) -> tuple[tuple[dict[str, Any], ...], dict[str, Any]]:
     return msgspec.json.schema_components(types, ref_template=_REF)
 
 
@@ -28,7 +28,10 @@ def responses(mapping: dict[int, tuple[Any, str]]) -> dict[int | str, dict[str, 
     out: dict[int | str, dict[str, Any]] = {}
     for status, (model, description) in mapping.items():
         (schema,), _ = _schemas(model)
-        out[status] = {"description": description, "content": {"application/json": {"schema": schema}}}
+        out[status] = {
+            "description": description,
+            "content": {"application/json": {"schema": schema}},
+        }
     return out
 
 

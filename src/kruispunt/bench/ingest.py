@@ -14,7 +14,6 @@ import os
 import random
 import socket
 import statistics
-import string
 import subprocess
 import sys
 import tempfile
@@ -33,27 +32,21 @@ from kruispunt.domain.reads import Read
 from kruispunt.ingest.validate import Limits, validate_read
 from kruispunt.ingest.wire import ReadBatchIn, ReadIn, decode_batch
 from kruispunt.sim.layout import build_province_cameras
+from kruispunt.sim.plates_gen import plate_for
 from kruispunt.store.sqlite import SqliteStore
 
-LETTERS = "ABCDEFGHJKLMNPRSTUVWXYZ"
 
-
-def synthetic_reads(cameras: list[Camera], total: int, batch: int, seed: int = 1) -> list[ReadBatchIn]:
+def synthetic_reads(
+    cameras: list[Camera], total: int, batch: int, seed: int = 1
+) -> list[ReadBatchIn]:
     """Camera batches of realistic reads: Belgian plates, a share of Dutch/French, a fleet
     small enough that plates repeat (as real traffic does)."""
     rng = random.Random(seed)
     fleet = []
     for _ in range(max(1000, total // 20)):
         kind = rng.random()
-        if kind < 0.85:
-            plate = f"{rng.randint(1, 2)}-{''.join(rng.choices(LETTERS, k=3))}-{rng.randint(0, 999):03d}"
-            country = None
-        elif kind < 0.95:
-            plate = f"{''.join(rng.choices('BDFGHJKLNPRSTVXZ', k=2))}-{rng.randint(100, 999)}-{rng.choice('BDFGHJKLNPRSTVXZ')}"
-            country = "NL"
-        else:
-            plate = f"{''.join(rng.choices(LETTERS, k=2))}-{rng.randint(100, 999)}-{''.join(rng.choices(LETTERS, k=2))}"
-            country = "FR"
+        country = None if kind < 0.85 else "NL" if kind < 0.95 else "FR"
+        plate = plate_for(country or "BE", rng)
         fleet.append((plate, country))
     base = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
     batches = []
@@ -87,7 +80,9 @@ def _rss_mb(pid: int, key: str = "VmRSS") -> float:
     return 0.0
 
 
-def measure_ceiling(cameras: list[Camera], batches: list[ReadBatchIn], group: int, workdir: Path) -> float:
+def measure_ceiling(
+    cameras: list[Camera], batches: list[ReadBatchIn], group: int, workdir: Path
+) -> float:
     store = SqliteStore(workdir / "ceiling.sqlite", synchronous="FULL")
     store.open()
     for cam in cameras:
@@ -142,7 +137,9 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 30) ->
     raise RuntimeError("node did not become ready")
 
 
-async def _send_all(url: str, bodies: list[tuple[str, bytes]], tokens: dict[str, str], clients: int) -> tuple[int, int]:
+async def _send_all(
+    url: str, bodies: list[tuple[str, bytes]], tokens: dict[str, str], clients: int
+) -> tuple[int, int]:
     queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
     for item in bodies:
         queue.put_nowait(item)
@@ -158,7 +155,10 @@ async def _send_all(url: str, bodies: list[tuple[str, bytes]], tokens: dict[str,
                 resp = await client.post(
                     f"{url}/api/v1/reads",
                     content=body,
-                    headers={"Authorization": f"Bearer {tokens[cam]}", "Content-Type": "application/json"},
+                    headers={
+                        "Authorization": f"Bearer {tokens[cam]}",
+                        "Content-Type": "application/json",
+                    },
                 )
                 if resp.status_code in (429, 503):
                     backpressure += 1
@@ -187,7 +187,9 @@ def measure_end_to_end(
         tokens: dict[str, str] = {}
         with httpx.Client(base_url=url, headers=auth, timeout=30) as http:
             for cam in cameras:
-                http.put(f"/api/v1/cameras/{cam.id}", content=msgspec.json.encode(cam)).raise_for_status()
+                http.put(
+                    f"/api/v1/cameras/{cam.id}", content=msgspec.json.encode(cam)
+                ).raise_for_status()
                 tokens[cam.id] = http.post(f"/api/v1/cameras/{cam.id}/token").json()["token"]
         bodies = [(b.camera_id, msgspec.json.encode(b)) for b in batches]
         total = sum(len(b.reads) for b in batches)
@@ -222,8 +224,12 @@ def measure_end_to_end(
             "processed_per_s": total / caught_up,
             "peak_rss_mb": peak,
             "rss_start_mb": rss_start,
-            "rss_first_quarter_mb": statistics.median(rss_samples[:quarter]) if rss_samples else rss_start,
-            "rss_last_quarter_mb": statistics.median(rss_samples[-quarter:]) if rss_samples else rss_start,
+            "rss_first_quarter_mb": statistics.median(rss_samples[:quarter])
+            if rss_samples
+            else rss_start,
+            "rss_last_quarter_mb": statistics.median(rss_samples[-quarter:])
+            if rss_samples
+            else rss_start,
             "backpressure_events": backpressure,
             "store_mb": sum(p.stat().st_size for p in workdir.glob("node.sqlite*")) / 1e6,
         }
@@ -279,5 +285,8 @@ def run_ingest_bench(*, reads: int, batch: int, clients: int, runs: int) -> dict
         "runs": runs,
         "store": "sqlite (WAL, synchronous=FULL, a table per day)",
         "machine": f"{os.cpu_count()} cpu, {sys.platform}, python {sys.version.split()[0]}",
-        "per_run": {"ceiling": [round(c) for c in ceilings], "end_to_end": [round(r["reads_per_s"]) for r in e2e]},
+        "per_run": {
+            "ceiling": [round(c) for c in ceilings],
+            "end_to_end": [round(r["reads_per_s"]) for r in e2e],
+        },
     }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from functools import lru_cache
 
 from kruispunt import plates
 from kruispunt.domain.cameras import Camera
@@ -29,6 +30,15 @@ class Limits:
     min_confidence: float
 
 
+@lru_cache(maxsize=131_072)
+def plate_info(raw: str, country: str | None) -> plates.PlateInfo | str:
+    """The plate's reading, or why it is absurd. Cached: real traffic repeats plates."""
+    problem = plates.check(raw)
+    if problem is not None:
+        return str(problem)
+    return plates.recognise(raw, country)
+
+
 def validate_read(r: ReadIn, *, camera: Camera, now_us: int, limits: Limits) -> Read | str:
     """Check one read against the camera that sent it and the node's clock.
 
@@ -51,10 +61,9 @@ def validate_read(r: ReadIn, *, camera: Camera, now_us: int, limits: Limits) -> 
         country = country.upper()
         if len(country) != 2 or not country.isascii() or not country.isalpha():
             return Rejection.COUNTRY_INVALID
-    problem = plates.check(r.plate)
-    if problem is not None:
-        return str(problem)
-    info = plates.recognise(r.plate, country)
+    info = plate_info(r.plate, country)
+    if isinstance(info, str):
+        return info
     return Read(
         0, r.read_id, camera.id, camera.zone_id, captured_us, now_us, r.plate, info.plate,
         info.country, info.country_inferred, info.format, confidence, r.direction, r.lane,

@@ -19,7 +19,7 @@ MAX_TEXT = 64
 ShortText = Annotated[str, msgspec.Meta(max_length=MAX_TEXT)]
 
 
-class ReadIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class ReadIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, gc=False):
     """One read as a camera sends it."""
 
     read_id: Annotated[
@@ -37,9 +37,7 @@ class ReadIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     plate: Annotated[
         str, msgspec.Meta(max_length=MAX_TEXT, description="The plate text exactly as read.")
     ]
-    confidence: Annotated[
-        float, msgspec.Meta(description="Reader confidence in [0, 1].")
-    ]
+    confidence: Annotated[float, msgspec.Meta(description="Reader confidence in [0, 1].")]
     camera_id: ShortText | None = None
     country: Annotated[
         str | None,
@@ -66,7 +64,7 @@ class ReadBatchIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
 ReadStatus = Literal["stored", "duplicate", "rejected"]
 
 
-class ReadResult(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class ReadResult(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     read_id: str
     status: ReadStatus
     seq: int | None = None

@@ -83,7 +83,9 @@ class ProcessorRunner:
 
     def step(self) -> int:
         """Process one slice of the log; returns how many reads it covered."""
-        reads = self._store.reads_after(self.cursor, self._batch)
+        reads = self._writer.tail.after(self.cursor, self._batch)
+        if reads is None:  # behind the in-memory tail: catch up from the store
+            reads = self._store.reads_after(self.cursor, self._batch)
         if not reads:
             return 0
         derived = self.processor.process(reads)

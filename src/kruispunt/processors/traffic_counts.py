@@ -41,7 +41,9 @@ class TrafficCounts(Processor):
     def process(self, reads: Sequence[Read]) -> Counts:
         return count_reads(reads)
 
-    def commit(self, store: ReadStore, cursor: int, derived: Mapping[tuple[str, int], tuple[int, int, int]]) -> None:  # noqa: E501
+    def commit(
+        self, store: ReadStore, cursor: int, derived: Mapping[tuple[str, int], tuple[int, int, int]]
+    ) -> None:
         store.commit_processor(self.name, cursor, derived)
 
 

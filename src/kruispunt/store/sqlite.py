@@ -275,7 +275,7 @@ class SqliteStore(ReadStore):
         seqs: list[int],
         duplicate: list[bool],
     ) -> list[tuple[Any, ...]]:
-        """After the insert skipped some (already stored) rows: map each skipped row to the stored one."""
+        """The insert skipped already-stored rows: map each one to the stored row's seq."""
         stored: dict[tuple[int, str], int] = {}
         by_cam: dict[int, list[str]] = defaultdict(list)
         for row in rows:
