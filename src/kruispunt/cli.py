@@ -33,6 +33,8 @@ def _setup_logging(verbose: bool) -> None:
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # One line per camera batch is noise (and the demo's own camera traffic).
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 @app.command()
