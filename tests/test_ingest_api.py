@@ -270,3 +270,11 @@ async def test_openapi_documents_the_ingest_format(client: httpx.AsyncClient) ->
     read_in = spec["components"]["schemas"]["ReadIn"]
     assert {"read_id", "captured_at", "plate", "confidence"} <= set(read_in["required"])
     assert {"200", "400", "401", "413", "429", "503"} <= set(op["responses"])
+
+
+async def test_api_docs_are_served_by_the_node_itself(client: httpx.AsyncClient) -> None:
+    html = (await client.get("/docs")).text
+    assert "cdn." not in html and "https://" not in html
+    for asset in ("/docs-static/swagger-ui-bundle.js", "/docs-static/swagger-ui.css"):
+        assert asset in html
+        assert (await client.get(asset)).status_code == 200

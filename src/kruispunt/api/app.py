@@ -6,8 +6,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import swagger_ui_bundle
 from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+from starlette.staticfiles import StaticFiles
 
 from kruispunt import __version__
 from kruispunt.api import cameras, ingest, schema, status, web
@@ -35,10 +40,29 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
         version=__version__,
         summary="Open, vendor-neutral, supra-local ANPR server",
         lifespan=lifespan,
+        docs_url=None,  # served below from the node itself: no CDN on a closed network
+        redoc_url=None,
     )
     app.state.node = node
     for module in (ingest, cameras, status, web):
         app.include_router(module.router)
+
+    app.mount(
+        "/docs-static",
+        StaticFiles(directory=swagger_ui_bundle.swagger_ui_path),
+        name="docs-static",
+    )
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return get_swagger_ui_html(
+            openapi_url=f"{root}/openapi.json",
+            title="Kruispunt API",
+            swagger_js_url=f"{root}/docs-static/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}/docs-static/swagger-ui.css",
+            swagger_favicon_url=f"{root}/static/favicon.svg",
+        )
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

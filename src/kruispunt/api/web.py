@@ -30,15 +30,22 @@ CSP = (
 )
 
 
+def thousands(n: int) -> str:
+    """1234567 → "1 234 567" (thin spaces: readable in Dutch and English alike)."""
+    return f"{n:,}".replace(",", "\u2009")
+
+
 @cache
 def templates() -> jinja2.Environment:
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.PackageLoader("kruispunt", "web/templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.filters["thousands"] = thousands
+    return env
 
 
 def _node(request: Request) -> Node:

@@ -1,0 +1,1 @@
+"""Server-rendered pages: templates, vendored static files, the SVG map."""
