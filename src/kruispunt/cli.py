@@ -51,6 +51,7 @@ def serve(
     server = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     cfg = load_config_or_exit(config, server=server)
     run_server(cfg)
+    err.print("node stopped")
 
 
 def load_config_or_exit(path: Path | None, **overrides: Mapping[str, object]) -> Config:
@@ -67,7 +68,6 @@ def demo(
     data_dir: Annotated[Path, typer.Option(help="Where the demo keeps its SQLite store.")] = Path(
         "var/demo"
     ),
-    speed: Annotated[float, typer.Option(help="Simulated seconds per real second.")] = 10.0,
     scale: Annotated[
         float, typer.Option(help="Share of the province's real traffic (~3M reads/day) to send.")
     ] = 0.2,
@@ -78,7 +78,8 @@ def demo(
     from kruispunt.demo import run_demo
 
     _setup_logging(verbose)
-    run_demo(port=port, data_dir=data_dir, speed=speed, scale=scale, misread_rate=misread_rate)
+    run_demo(port=port, data_dir=data_dir, scale=scale, misread_rate=misread_rate)
+    err.print("demo stopped")
 
 
 @app.command()
@@ -87,13 +88,21 @@ def simulate(
     tokens: Annotated[
         Path, typer.Option(help="JSON file: camera id -> camera token.", exists=True)
     ],
-    speed: Annotated[float, typer.Option(help="Simulated seconds per real second.")] = 10.0,
+    speed: Annotated[
+        float,
+        typer.Option(help="Simulated seconds per real second; above 1 replays the recent past."),
+    ] = 1.0,
     scale: Annotated[float, typer.Option(help="Share of the province's traffic.")] = 0.2,
-    duration: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
+    duration: Annotated[
+        float | None, typer.Option(help="Simulated seconds to send (default: run until Ctrl-C).")
+    ] = None,
     misread_rate: Annotated[float, typer.Option()] = 0.02,
     seed: Annotated[int, typer.Option()] = 7,
 ) -> None:
     """Feed a (remote) node with the simulated province over the camera API."""
+    if speed > 1.0 and duration is None:
+        err.print("--speed above 1 replays the past: give --duration (simulated seconds)")
+        raise typer.Exit(2)
     from kruispunt.demo import run_simulation
 
     _setup_logging(False)

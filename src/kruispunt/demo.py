@@ -15,13 +15,12 @@ import os
 import secrets
 from pathlib import Path
 
-import uvicorn
 from rich.console import Console
 
 from kruispunt.api.app import create_app
 from kruispunt.config import Config, load_config
 from kruispunt.node import Node
-from kruispunt.serve import uvicorn_config
+from kruispunt.serve import Server, uvicorn_config
 from kruispunt.sim.driver import DriveStats, drive, load_tokens
 from kruispunt.sim.layout import build_province_cameras
 from kruispunt.sim.traffic import TrafficModel
@@ -53,21 +52,19 @@ def _model(scale: float, misread_rate: float, seed: int) -> TrafficModel:
     )
 
 
-async def _feed(url: str, tokens: dict[str, str], model: TrafficModel, speed: float) -> None:
+async def _feed(url: str, tokens: dict[str, str], model: TrafficModel) -> None:
     """First the last two hours at high speed (so the console has data at once), then live."""
     now = dt.datetime.now(dt.UTC)
     backfill_speed = 240.0
     stats = await drive(
         url, tokens, model, start=now - BACKFILL, speed=backfill_speed,
-        duration_s=BACKFILL.total_seconds() / backfill_speed,
+        duration_s=BACKFILL.total_seconds(),  # simulated seconds
     )  # fmt: skip
     console.print(f"back-filled the last 2 hours: {stats.stored} reads stored")
-    await drive(
-        url, tokens, model, start=dt.datetime.now(dt.UTC), speed=min(speed, 1.0), duration_s=None
-    )
+    await drive(url, tokens, model, start=dt.datetime.now(dt.UTC), speed=1.0, duration_s=None)
 
 
-def run_demo(*, port: int, data_dir: Path, speed: float, scale: float, misread_rate: float) -> None:
+def run_demo(*, port: int, data_dir: Path, scale: float, misread_rate: float) -> None:
     data_dir.mkdir(parents=True, exist_ok=True)
     config = demo_config(data_dir, port)
     node = Node(config)
@@ -87,22 +84,22 @@ def run_demo(*, port: int, data_dir: Path, speed: float, scale: float, misread_r
             "  Ctrl-C stops."
         )
         model = _model(scale, misread_rate, seed=7)
-        asyncio.run(_serve_and_feed(node, config, url, tokens, model, speed))
+        asyncio.run(_serve_and_feed(node, config, url, tokens, model))
     finally:
         node.stop()
 
 
 async def _serve_and_feed(
-    node: Node, config: Config, url: str, tokens: dict[str, str], model: TrafficModel, speed: float
+    node: Node, config: Config, url: str, tokens: dict[str, str], model: TrafficModel
 ) -> None:
-    server = uvicorn.Server(uvicorn_config(create_app(node, manage_node=False), config))
+    server = Server(uvicorn_config(create_app(node, manage_node=False), config))
     serving = asyncio.create_task(server.serve())
     while not server.started:
         if serving.done():
             await serving
             return
         await asyncio.sleep(0.05)
-    feeding = asyncio.create_task(_feed(url, tokens, model, speed))
+    feeding = asyncio.create_task(_feed(url, tokens, model))
     try:
         await serving
     finally:
@@ -125,8 +122,9 @@ def run_simulation(
     model = _model(scale, misread_rate, seed)
     start = dt.datetime.now(dt.UTC)
     if speed > 1.0 and duration_s is not None:
-        # Replay the past at speed so no capture lies in the node's future.
-        start -= dt.timedelta(seconds=duration_s * speed)
+        # Replay the past at speed (duration_s is simulated time) so no capture lies in the
+        # node's future.
+        start -= dt.timedelta(seconds=duration_s)
     stats = asyncio.run(
         drive(url.rstrip("/"), tokens, model, start=start, speed=speed, duration_s=duration_s)
     )

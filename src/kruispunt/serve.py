@@ -2,12 +2,33 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import signal
+from collections.abc import Iterator
+
 import uvicorn
 from fastapi import FastAPI
 
 from kruispunt.api.app import create_app
 from kruispunt.config import Config
 from kruispunt.node import Node
+
+
+class Server(uvicorn.Server):
+    """uvicorn, but Ctrl-C/SIGTERM only ask it to finish: the caller then stops the node in
+    order and the process exits normally (uvicorn's own handling re-raises the signal)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self.handle_exit, sig, None)
+        try:
+            yield
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
 
 
 def uvicorn_config(app: FastAPI, config: Config) -> uvicorn.Config:
@@ -23,4 +44,4 @@ def uvicorn_config(app: FastAPI, config: Config) -> uvicorn.Config:
 
 def run_server(config: Config) -> None:
     node = Node(config)
-    uvicorn.Server(uvicorn_config(create_app(node), config)).run()
+    asyncio.run(Server(uvicorn_config(create_app(node), config)).serve())
