@@ -197,11 +197,14 @@ def bench_ingest(
     batch: Annotated[int, typer.Option(help="Reads per HTTP batch.")] = 1000,
     clients: Annotated[int, typer.Option(help="Concurrent HTTP requests in flight.")] = 8,
     runs: Annotated[int, typer.Option(help="Runs; medians are reported.")] = 3,
+    soak: Annotated[
+        int, typer.Option(help="Reads of one long run that watches memory (0: skip).")
+    ] = 1_500_000,
 ) -> None:
     """End-to-end ingest rate vs the store's raw insert ceiling, same run, same machine."""
     from kruispunt.bench.ingest import run_ingest_bench
 
-    result = run_ingest_bench(reads=reads, batch=batch, clients=clients, runs=runs)
+    result = run_ingest_bench(reads=reads, batch=batch, clients=clients, runs=runs, soak_reads=soak)
     print(json.dumps(result, indent=None if as_json else 2))
 
 

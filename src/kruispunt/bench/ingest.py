@@ -218,24 +218,27 @@ def measure_end_to_end(
         peak = _rss_mb(proc.pid, "VmHWM")
         if stored != total:
             raise RuntimeError(f"stored {stored} of {total} reads")
-        quarter = max(1, len(rss_samples) // 4)
         return {
             "reads_per_s": total / elapsed,
             "processed_per_s": total / caught_up,
             "peak_rss_mb": peak,
             "rss_start_mb": rss_start,
-            "rss_first_quarter_mb": statistics.median(rss_samples[:quarter])
-            if rss_samples
-            else rss_start,
-            "rss_last_quarter_mb": statistics.median(rss_samples[-quarter:])
-            if rss_samples
-            else rss_start,
+            "rss_mb_by_tenth": _tenths(rss_samples) if rss_samples else [rss_start],
             "backpressure_events": backpressure,
             "store_mb": sum(p.stat().st_size for p in workdir.glob("node.sqlite*")) / 1e6,
         }
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+def _tenths(samples: list[float]) -> list[float]:
+    """The median RSS in each tenth of the run (samples are evenly spaced in time)."""
+    n = len(samples)
+    return [
+        round(statistics.median(samples[i * n // 10 : max(i * n // 10 + 1, (i + 1) * n // 10)]), 1)
+        for i in range(10)
+    ]
 
 
 def decode_rate(batches: list[ReadBatchIn]) -> float:
@@ -253,7 +256,25 @@ def _runs(count: int) -> Iterator[Path]:
             yield Path(tmp)
 
 
-def run_ingest_bench(*, reads: int, batch: int, clients: int, runs: int) -> dict[str, Any]:
+def soak(cameras: list[Camera], reads: int, batch: int, clients: int) -> dict[str, Any]:
+    """One long run: is the node's memory flat once its bounded caches are warm?"""
+    with tempfile.TemporaryDirectory(prefix="kruispunt-soak-") as tmp:
+        run = measure_end_to_end(
+            cameras, synthetic_reads(cameras, reads, batch, 99), clients, Path(tmp)
+        )
+    tenths = run["rss_mb_by_tenth"]
+    return {
+        "reads": reads,
+        "reads_per_s": round(run["reads_per_s"]),
+        "rss_mb_by_tenth": tenths,
+        "growth_second_half_mb": round(tenths[-1] - tenths[len(tenths) // 2 - 1], 1),
+        "peak_rss_mb": round(run["peak_rss_mb"], 1),
+    }
+
+
+def run_ingest_bench(
+    *, reads: int, batch: int, clients: int, runs: int, soak_reads: int = 0
+) -> dict[str, Any]:
     cameras = build_province_cameras()
     group = IngestConfig().group_commit_max_reads
     ceilings: list[float] = []
@@ -275,8 +296,6 @@ def run_ingest_bench(*, reads: int, batch: int, clients: int, runs: int) -> dict
         "ratio": round(rate / ceiling, 3),
         "peak_rss_mb": round(max(r["peak_rss_mb"] for r in e2e), 1),
         "processed_per_s": round(statistics.median(r["processed_per_s"] for r in e2e)),
-        "rss_first_quarter_mb": round(statistics.median(r["rss_first_quarter_mb"] for r in e2e), 1),
-        "rss_last_quarter_mb": round(statistics.median(r["rss_last_quarter_mb"] for r in e2e), 1),
         "backpressure_events": sum(r["backpressure_events"] for r in e2e),
         "decode_reads_per_s": round(decode_rate(synthetic_reads(cameras, 50 * batch, batch))),
         "reads_per_run": reads,
@@ -285,6 +304,7 @@ def run_ingest_bench(*, reads: int, batch: int, clients: int, runs: int) -> dict
         "runs": runs,
         "store": "sqlite (WAL, synchronous=FULL, a table per day)",
         "machine": f"{os.cpu_count()} cpu, {sys.platform}, python {sys.version.split()[0]}",
+        "memory": soak(cameras, soak_reads, batch, clients) if soak_reads else None,
         "per_run": {
             "ceiling": [round(c) for c in ceilings],
             "end_to_end": [round(r["reads_per_s"]) for r in e2e],

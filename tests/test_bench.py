@@ -1,0 +1,26 @@
+"""`kruispunt bench ingest --json` keeps its output contract (small sizes: not a timing test)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def test_bench_ingest_prints_the_contract_keys() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "kruispunt", "bench", "ingest", "--json",
+         "--reads", "4000", "--batch", "500", "--runs", "1", "--soak", "0"],
+        capture_output=True, text=True, timeout=300, check=True,
+    )  # fmt: skip
+    result = json.loads(out.stdout)
+    for key in ("reads_per_s", "store_ceiling_reads_per_s", "ratio", "peak_rss_mb"):
+        assert isinstance(result[key], int | float) and result[key] > 0, key
+    assert result["ratio"] == pytest.approx(
+        result["reads_per_s"] / result["store_ceiling_reads_per_s"], abs=0.01
+    )
+    assert result["reads_per_run"] == 4000
