@@ -195,7 +195,9 @@ def bench_ingest(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     reads: Annotated[int, typer.Option(help="Reads sent end to end per run.")] = 300_000,
     batch: Annotated[int, typer.Option(help="Reads per HTTP batch.")] = 1000,
-    clients: Annotated[int, typer.Option(help="Concurrent HTTP requests in flight.")] = 8,
+    clients: Annotated[
+        int, typer.Option(help="Concurrent camera connections (the province has ~150 cameras).")
+    ] = 32,
     runs: Annotated[int, typer.Option(help="Runs; medians are reported.")] = 3,
     soak: Annotated[
         int, typer.Option(help="Reads of one long run that watches memory (0: skip).")
