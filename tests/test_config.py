@@ -44,3 +44,8 @@ def test_config_check_command(tmp_path: Path) -> None:
     bad.write_text("[server\n")
     result = CliRunner().invoke(app, ["config", "check", str(bad)])
     assert result.exit_code == 2
+
+
+def test_a_processor_cannot_be_enabled_twice() -> None:
+    with pytest.raises(ConfigError, match=r"processors\.enabled"):
+        load_config(None, env={}, overrides={"processors": {"enabled": ["traffic_counts"] * 2}})

@@ -148,6 +148,7 @@ def test_kill_9_mid_ingest_loses_no_acknowledged_read(tmp_path: Path) -> None:
                 if status["processors"][0]["lag"] == 0:
                     break
                 time.sleep(0.1)
+            assert status["processors"][0]["lag"] == 0, status["processors"]
         expected_total = len(sent) * 200
         assert status["reads_total"] == expected_total
         # The processor's counts survived the kill without double counting.

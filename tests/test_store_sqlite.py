@@ -127,3 +127,82 @@ def test_newer_schema_is_refused(tmp_path: Path, store: SqliteStore) -> None:
     conn.close()
     with pytest.raises(StoreError, match="newer"):
         SqliteStore(store.path).open()
+
+
+def test_reads_after_reads_one_snapshot(store: SqliteStore) -> None:
+    """A commit landing in the middle of reads_after must not make a processor skip a late
+    read (for an older day) that got a lower seq than a read it does return."""
+    store.append([read("old", at_us=DAY0)])
+    store.append([read("cur", at_us=DAY0 + US_PER_DAY)])
+    real = store._reader()
+
+    class CommitsMidway:
+        fired = False
+
+        def execute(self, sql: str, *args: object) -> object:
+            result = real.execute(sql, *args)
+            if "FROM segments" in sql and not CommitsMidway.fired:
+                rows = list(result)
+                CommitsMidway.fired = True
+                store.append(
+                    [read("late", at_us=DAY0 + 5), read("now", at_us=DAY0 + US_PER_DAY + 5)]
+                )
+                return iter(rows)
+            return result
+
+    store._reader = lambda: CommitsMidway()  # type: ignore[assignment,return-value,method-assign]
+    got = store.reads_after(1, 100)
+    del store._reader
+    assert CommitsMidway.fired
+    # Either the snapshot before the commit (just "cur") or after it (all three), never a gap.
+    seqs = [r.seq for r in got]
+    assert seqs in ([2], [2, 3, 4]), seqs
+
+
+def test_duplicates_do_not_use_up_sequence_numbers(store: SqliteStore) -> None:
+    store.append([read("1"), read("2")])
+    store.append([read("1"), read("2")])
+    assert store.last_seq() == 2
+    assert store.append([read("3")]).seqs == [3]
+
+
+def test_sequence_never_goes_back_after_retention(tmp_path: Path, store: SqliteStore) -> None:
+    store.append([read("a"), read("b", at_us=DAY0 + US_PER_DAY)])
+    store.drop_segment(dt.date(2026, 11, 21))  # the newest day, holding the highest seq
+    store.close()
+    again = SqliteStore(store.path)
+    again.open()
+    assert again.last_seq() == 2
+    assert again.append([read("c", at_us=DAY0 + 2 * US_PER_DAY)]).seqs == [3]
+
+
+def test_a_processor_cursor_must_move_from_where_it_is(store: SqliteStore) -> None:
+    store.commit_processor("p", 0, 10, {("cam-a", 0): (1, 0, 0)})
+    with pytest.raises(StoreError, match="cursor moved"):
+        store.commit_processor("p", 0, 20, {("cam-a", 0): (1, 0, 0)})
+    assert store.cursor("p") == 10
+    assert [c.reads for c in store.traffic_counts(0)] == [1]
+
+
+def test_derived_records_and_cursor_fail_together(store: SqliteStore) -> None:
+    conn = sqlite3.connect(store.path)
+    conn.execute(
+        "CREATE TRIGGER no_cursor BEFORE INSERT ON processor_cursors "
+        "BEGIN SELECT RAISE(ABORT, 'disk trouble'); END"
+    )
+    conn.commit()
+    with pytest.raises(StoreError):
+        store.commit_processor("p", 0, 10, {("cam-a", 0): (5, 0, 0)})
+    assert store.traffic_counts(0) == [] and store.cursor("p") == 0
+    conn.execute("DROP TRIGGER no_cursor")
+    conn.commit()
+    conn.close()
+    store.commit_processor("p", 0, 10, {("cam-a", 0): (5, 0, 0)})
+    assert [c.reads for c in store.traffic_counts(0)] == [5]
+
+
+def test_setting_a_token_does_not_revive_a_deleted_camera(store: SqliteStore) -> None:
+    assert store.set_token_hash("cam-a", "h1")
+    store.delete_camera("cam-a")
+    assert not store.set_token_hash("cam-a", "h2")
+    assert [c.camera.id for c in store.cameras()] == ["cam-b"]

@@ -122,6 +122,7 @@ def cameras_import(
 ) -> None:
     """Load cameras into the registry (all or nothing)."""
     from kruispunt.camera_files import CameraFileError, load_cameras
+    from kruispunt.demo import write_secret
     from kruispunt.node import Node
 
     cfg = load_config_or_exit(config)
@@ -136,8 +137,7 @@ def cameras_import(
         node.upsert_cameras(cameras)
         if tokens_out is not None:
             issued = {c.id: node.issue_token(c.id) for c in cameras}
-            tokens_out.write_text(json.dumps(issued, indent=1))
-            tokens_out.chmod(0o600)
+            write_secret(tokens_out, json.dumps(issued, indent=1))
     finally:
         node.stop()
     err.print(f"imported {len(cameras)} cameras")

@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 
 class Strict(BaseModel):
@@ -41,6 +41,12 @@ class IngestConfig(Strict):
         le=10_000_000,
         description="Reads accepted but not yet committed. Above this the node answers 429.",
     )
+    max_inflight_bytes: int = Field(
+        64_000_000,
+        ge=1024,
+        le=4_000_000_000,
+        description="Request bodies being read or processed at once. Above this: 429.",
+    )
     retry_after_s: int = Field(1, ge=1, le=300)
     max_future_skew_s: int = Field(
         300, ge=0, le=86_400, description="How far ahead of the node's clock a capture may be."
@@ -55,6 +61,13 @@ class IngestConfig(Strict):
 
 
 class ProcessorsConfig(Strict):
+    @field_validator("enabled")
+    @classmethod
+    def _unique(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(value)) != len(value):
+            raise ValueError("a processor may be enabled once (two would share one cursor)")
+        return value
+
     enabled: tuple[str, ...] = Field(("traffic_counts",), description="Processor type keys.")
     batch_reads: int = Field(5000, ge=1, le=1_000_000)
     idle_sleep_s: float = Field(0.2, gt=0, le=60)
@@ -79,6 +92,9 @@ class RetentionConfig(Strict):
 class ServerConfig(Strict):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
+    limit_concurrency: int = Field(
+        1000, ge=1, le=100_000, description="Open connections; above this uvicorn answers 503."
+    )
     admin_token: str | None = Field(
         None, description="Bearer token for camera registry changes (env KRUISPUNT_ADMIN_TOKEN)."
     )

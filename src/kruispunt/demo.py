@@ -32,6 +32,14 @@ PROVINCE_READS_PER_DAY = 3_000_000
 BACKFILL = dt.timedelta(hours=2)
 
 
+def write_secret(path: Path, text: str) -> None:
+    """Write a file only its owner can read, from the first byte on."""
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+
+
 def demo_config(data_dir: Path, port: int) -> Config:
     admin = os.environ.get("KRUISPUNT_ADMIN_TOKEN") or secrets.token_urlsafe(24)
     return load_config(
@@ -74,8 +82,7 @@ def run_demo(*, port: int, data_dir: Path, scale: float, misread_rate: float) ->
         node.upsert_cameras(cameras)
         tokens = {c.id: node.issue_token(c.id) for c in cameras}
         tokens_file = data_dir / "camera-tokens.json"
-        tokens_file.write_text(json.dumps(tokens, indent=1))
-        tokens_file.chmod(0o600)
+        write_secret(tokens_file, json.dumps(tokens, indent=1))
         url = f"http://127.0.0.1:{port}"
         console.print(
             f"[bold]Kruispunt demo[/bold]: {len(cameras)} simulated cameras on {url}\n"

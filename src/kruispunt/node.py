@@ -116,13 +116,13 @@ class Node:
 
     def issue_token(self, camera_id: str) -> str:
         """A new token for a camera; the old one stops working at once."""
-        camera = self.registry.get(camera_id)
-        if camera is None:
-            raise KeyError(camera_id)
         token = new_token()
         digest = hash_token(token)
-        self.writer.call(lambda s: s.upsert_camera(camera, digest)).result()
-        self.registry.put(camera, digest)
+        if not self.writer.call(lambda s: s.set_token_hash(camera_id, digest)).result():
+            raise KeyError(camera_id)
+        camera = self.registry.get(camera_id)
+        if camera is not None:
+            self.registry.put(camera, digest)
         return token
 
     def delete_camera(self, camera_id: str) -> bool:

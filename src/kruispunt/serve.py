@@ -36,6 +36,7 @@ def uvicorn_config(app: FastAPI, config: Config) -> uvicorn.Config:
         app,
         host=config.server.host,
         port=config.server.port,
+        limit_concurrency=config.server.limit_concurrency,
         log_level="warning",
         access_log=False,  # an access log line per camera batch is noise, not audit
         timeout_graceful_shutdown=10,

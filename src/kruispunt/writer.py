@@ -95,9 +95,13 @@ class Writer:
             return
         with self._lock:
             self._running = False
-        self._queue.put(_STOP)
+            self._queue.put(_STOP)
         self._thread.join()
         self._thread = None
+
+    @property
+    def alive(self) -> bool:
+        return self._running and self._thread is not None and self._thread.is_alive()
 
     def submit_reads(self, reads: Sequence[Read]) -> Future[AppendResult]:
         with self._lock:
@@ -107,8 +111,9 @@ class Writer:
                 self.stats.saturated += 1
                 raise Saturated()
             self._pending += len(reads)
-        job = _Append(reads)
-        self._queue.put(job)
+            job = _Append(reads)
+            # Queued under the lock: nothing can slip in behind the stop marker.
+            self._queue.put(job)
         return job.future
 
     def call(self, fn: Callable[[ReadStore], T]) -> Future[T]:
@@ -116,8 +121,8 @@ class Writer:
         with self._lock:
             if not self._running:
                 raise WriterStopped()
-        job = _Call(fn)
-        self._queue.put(job)
+            job = _Call(fn)
+            self._queue.put(job)
         return job.future
 
     def _run(self) -> None:
@@ -127,10 +132,17 @@ class Writer:
             carry = None
             if item is _STOP:
                 return
-            if isinstance(item, _Call):
-                self._run_call(item)
-                continue
-            assert isinstance(item, _Append)
+            try:
+                carry = self._handle(item)
+            except Exception:  # never let the one writer die: ingest would stall silently
+                log.exception("writer: unexpected failure; continuing")
+
+    def _handle(self, item: object) -> object | None:
+        """Run one queued job, grouping queued appends; returns a job taken but not run."""
+        carry: object | None = None
+        if isinstance(item, _Call):
+            self._run_call(item)
+        elif isinstance(item, _Append):
             group = [item]
             size = len(item.reads)
             while size < self._group_max:
@@ -144,6 +156,7 @@ class Writer:
                 group.append(nxt)
                 size += len(nxt.reads)
             self._commit_group(group, size)
+        return carry
 
     def _run_call(self, job: _Call) -> None:
         if not job.future.set_running_or_notify_cancel():
@@ -162,34 +175,56 @@ class Writer:
             # camera will resend, and resending is idempotent.
             live.append(job.future.set_running_or_notify_cancel())
         try:
-            result = self._store.append(reads)
-        except BaseException as exc:
-            self.stats.failures += 1
-            log.error("append of %d reads failed, none acknowledged: %s", size, exc)
-            for job, alive in zip(group, live, strict=True):
-                if alive:
-                    job.future.set_exception(exc)
-        else:
-            self.stats.commits += 1
-            self.stats.reads_committed += size
-            replace = msgspec.structs.replace
-            self.tail.append(
-                [
-                    replace(r, seq=seq)
-                    for r, seq, dup in zip(reads, result.seqs, result.duplicate, strict=True)
-                    if not dup
-                ]
-            )
-            start = 0
-            for job, alive in zip(group, live, strict=True):
-                end = start + len(job.reads)
-                if alive:
-                    job.future.set_result(
-                        AppendResult(result.seqs[start:end], result.duplicate[start:end])
-                    )
-                start = end
-            for callback in self.on_commit:
-                callback()
+            outcome = self._append(reads)
+            if isinstance(outcome, BaseException) and len(group) > 1:
+                # Commit each batch alone, so one bad batch does not fail the other cameras.
+                for job, alive in zip(group, live, strict=True):
+                    self._deliver([job], [alive], self._append(job.reads))
+            else:
+                self._deliver(group, live, outcome)
         finally:
             with self._lock:
                 self._pending -= size
+
+    def _append(self, reads: Sequence[Read]) -> AppendResult | BaseException:
+        try:
+            result = self._store.append(reads)
+        except BaseException as exc:
+            self.stats.failures += 1
+            log.error("append of %d reads failed, none acknowledged: %s", len(reads), exc)
+            # The store may have moved on in ways the tail cannot know: processors read from
+            # the store until the tail has caught up again.
+            self.tail.reset(self._store.last_seq())
+            return exc
+        self.stats.commits += 1
+        self.stats.reads_committed += len(reads)
+        replace = msgspec.structs.replace
+        self.tail.append(
+            [
+                replace(r, seq=seq)
+                for r, seq, dup in zip(reads, result.seqs, result.duplicate, strict=True)
+                if not dup
+            ]
+        )
+        for callback in self.on_commit:
+            try:
+                callback()
+            except Exception:
+                log.exception("writer: on_commit callback failed")
+        return result
+
+    @staticmethod
+    def _deliver(
+        group: list[_Append], live: list[bool], outcome: AppendResult | BaseException
+    ) -> None:
+        start = 0
+        for job, alive in zip(group, live, strict=True):
+            end = start + len(job.reads)
+            if alive:
+                if isinstance(outcome, BaseException):
+                    job.future.set_exception(outcome)
+                else:
+                    job.future.set_result(
+                        AppendResult(outcome.seqs[start:end], outcome.duplicate[start:end])
+                    )
+            start = end

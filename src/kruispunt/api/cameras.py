@@ -49,7 +49,9 @@ def _admin_refusal(request: Request) -> Response | None:
     if not expected:
         return error_response(403, "admin_disabled", "no admin token is configured on this node")
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip(), expected):
+    if scheme.lower() != "bearer" or not hmac.compare_digest(
+        token.strip().encode(), expected.encode()
+    ):
         return error_response(401, "unauthorized", "admin token required")
     return None
 

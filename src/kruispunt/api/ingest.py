@@ -57,8 +57,13 @@ async def _read_body(request: Request, limit: int) -> bytes | None:
 )
 async def ingest_reads(request: Request) -> Response:
     service: IngestService = request.app.state.node.ingest
+    reserved = 0
     try:
         camera_id = service.authenticate(request.headers.get("authorization"))
+        declared = request.headers.get("content-length")
+        reserved = service.reserve_body(int(declared) if declared and declared.isdigit() else None)
+        if not reserved:
+            raise service.saturated()
         body = await _read_body(request, service.config.max_body_bytes)
         if body is None:
             raise service.refuse(413, "body_too_large", "request body too large")
@@ -68,4 +73,7 @@ async def ingest_reads(request: Request) -> Response:
         if exc.result is not None:
             return json_response(exc.result, exc.status, headers)
         return error_response(exc.status, exc.code, exc.message, headers)
+    finally:
+        if reserved:
+            service.release_body(reserved)
     return json_response(result)

@@ -110,7 +110,8 @@ async def health() -> Response:
 
 @router.get("/ready", summary="Readiness: the store is open and the writer runs")
 async def ready(request: Request) -> Response:
-    if not _node(request).started:
+    node = _node(request)
+    if not node.started or not node.writer.alive:
         return error_response(503, "not_ready", "node is starting or stopping")
     return json_response({"status": "ready"})
 

@@ -10,7 +10,7 @@ Errors that refuse a whole batch (nothing of it is stored)::
     ├── camera_id not the token's      403   camera_mismatch
     ├── camera switched off            403   camera_inactive
     ├── every read rejected            422   all_reads_rejected (results say why)
-    ├── too many reads waiting         429   saturated (+ Retry-After)
+    ├── too many reads or bytes        429   saturated (+ Retry-After), before the body is read
     └── store failed / node stopping   503   store_unavailable (+ Retry-After)
 """
 
@@ -27,9 +27,14 @@ from kruispunt import metrics
 from kruispunt.config import IngestConfig
 from kruispunt.domain.reads import Read
 from kruispunt.ingest.validate import Limits, validate_read
-from kruispunt.ingest.wire import ReadBatchResult, ReadResult, decode_batch
+from kruispunt.ingest.wire import (
+    ReadBatchResult,
+    ReadIn,
+    ReadResult,
+    decode_batch,
+    decode_batch_per_read,
+)
 from kruispunt.registry import CameraRegistry
-from kruispunt.store.base import StoreError
 from kruispunt.writer import Saturated, Writer, WriterStopped
 
 log = logging.getLogger(__name__)
@@ -60,6 +65,7 @@ class IngestService:
     config: IngestConfig
 
     def __post_init__(self) -> None:
+        self._inflight_bytes = 0  # bodies being read or processed (event-loop thread only)
         self.limits = Limits(
             max_future_skew_us=self.config.max_future_skew_s * 1_000_000,
             max_age_us=self.config.max_age_days * 86_400_000_000,
@@ -78,31 +84,64 @@ class IngestService:
             raise IngestError(401, "unauthorized", "missing or invalid camera token")
         return camera.id
 
+    # -- overload guards (checked before a body is read) ------------------------------------
+    def reserve_body(self, declared: int | None) -> int:
+        """Reserve room for one request body; 0 means the node is full (answer 429)."""
+        cfg = self.config
+        if self.writer.pending_reads >= cfg.max_pending_reads:
+            return 0
+        size = min(declared, cfg.max_body_bytes) if declared is not None else cfg.max_body_bytes
+        size = max(size, 1)
+        if self._inflight_bytes + size > cfg.max_inflight_bytes and self._inflight_bytes:
+            return 0
+        self._inflight_bytes += size
+        return size
+
+    def release_body(self, size: int) -> None:
+        self._inflight_bytes -= size
+
+    def saturated(self) -> IngestError:
+        metrics.BACKPRESSURE.inc()
+        return self.refuse(
+            429, "saturated", "node busy; resend later", retry_after=self.config.retry_after_s
+        )
+
+    # -- the batch ---------------------------------------------------------------------------
     async def ingest(self, token_camera_id: str, body: bytes) -> ReadBatchResult:
         cfg = self.config
         if len(body) > cfg.max_body_bytes:
             raise self.refuse(413, "body_too_large", f"body over {cfg.max_body_bytes} bytes")
+        items: list[ReadIn | ReadResult]
         try:
             batch = decode_batch(body)
+            camera_id, count, items = batch.camera_id, len(batch.reads), list(batch.reads)
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-            raise self.refuse(400, "malformed_batch", str(exc)) from None
-        camera = self.registry.get(batch.camera_id)
+            try:
+                camera_id, count, items = decode_batch_per_read(body)
+            except (msgspec.ValidationError, msgspec.DecodeError):
+                raise self.refuse(400, "malformed_batch", str(exc)) from None
+        camera = self.registry.get(camera_id)
         if camera is None:
             raise self.refuse(404, "unknown_camera", "camera_id is not registered")
         if camera.id != token_camera_id:
             raise self.refuse(403, "camera_mismatch", "the token belongs to another camera")
         if not camera.active:
             raise self.refuse(403, "camera_inactive", "camera is switched off in the registry")
-        if len(batch.reads) > cfg.max_batch_reads:
+        if count > cfg.max_batch_reads:
             raise self.refuse(
-                413, "batch_too_large", f"{len(batch.reads)} reads; at most {cfg.max_batch_reads}"
+                413, "batch_too_large", f"{count} reads; at most {cfg.max_batch_reads}"
             )
 
         now_us = time.time_ns() // 1000
         results: list[ReadResult | None] = []
         valid: list[Read] = []
         rejected = 0
-        for r in batch.reads:
+        for r in items:
+            if isinstance(r, ReadResult):
+                rejected += 1
+                metrics.READS_REJECTED.labels(r.reason or "read_malformed").inc()
+                results.append(r)
+                continue
             outcome = validate_read(r, camera=camera, now_us=now_us, limits=self.limits)
             if isinstance(outcome, Read):
                 valid.append(outcome)
@@ -116,24 +155,21 @@ class IngestService:
                 version=1, camera_id=camera.id, stored=0, duplicates=0, rejected=rejected,
                 results=[r for r in results if r is not None],
             )  # fmt: skip
-            if not batch.reads:
+            if not items:
                 return result
             raise self.refuse(422, "all_reads_rejected", "no read was valid", result=result)
 
         try:
             future = self.writer.submit_reads(valid)
         except Saturated:
-            metrics.BACKPRESSURE.inc()
-            raise self.refuse(
-                429, "saturated", "node busy; resend later", retry_after=cfg.retry_after_s
-            ) from None
+            raise self.saturated() from None
         except WriterStopped:
             raise self.refuse(
                 503, "store_unavailable", "node is stopping", retry_after=cfg.retry_after_s
             ) from None
         try:
             appended = await asyncio.wrap_future(future)
-        except StoreError as exc:
+        except Exception as exc:  # StoreError, or anything unforeseen: nothing acknowledged
             log.error("batch of camera %s not stored: %s", camera.id, exc)
             raise self.refuse(
                 503, "store_unavailable", "store failed; nothing stored, resend later",

@@ -46,7 +46,10 @@ def validate_read(r: ReadIn, *, camera: Camera, now_us: int, limits: Limits) -> 
     """
     if r.camera_id is not None and r.camera_id != camera.id:
         return Rejection.CAMERA_MISMATCH
-    captured_us = round(r.captured_at.timestamp() * US)
+    try:
+        captured_us = round(r.captured_at.timestamp() * US)
+    except (OverflowError, ValueError, OSError):  # e.g. year 1 with a UTC offset
+        return Rejection.CAPTURED_TOO_OLD
     if captured_us > now_us + limits.max_future_skew_us:
         return Rejection.CAPTURED_IN_FUTURE
     if captured_us < now_us - limits.max_age_us:

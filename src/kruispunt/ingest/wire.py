@@ -69,6 +69,7 @@ class ReadResult(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, 
     status: ReadStatus
     seq: int | None = None
     reason: str | None = None
+    detail: str | None = None
 
 
 class ReadBatchResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -89,13 +90,55 @@ class ErrorOut(msgspec.Struct, frozen=True, kw_only=True):
     error: ErrorBody
 
 
+class _RawBatchIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    version: Literal[1]
+    camera_id: ShortText
+    reads: list[msgspec.Raw]
+
+
 _encoder = msgspec.json.Encoder()
 _batch_decoder = msgspec.json.Decoder(ReadBatchIn)
+_raw_batch_decoder = msgspec.json.Decoder(_RawBatchIn)
+_read_decoder = msgspec.json.Decoder(ReadIn)
 
 
 def decode_batch(body: bytes) -> ReadBatchIn:
     """Decode and type-check a batch; raises ``msgspec.ValidationError``/``DecodeError``."""
     return _batch_decoder.decode(body)
+
+
+def _read_id_of(raw: msgspec.Raw) -> str:
+    try:
+        doc = msgspec.json.decode(raw)
+    except msgspec.DecodeError:
+        return ""
+    read_id = doc.get("read_id") if isinstance(doc, dict) else None
+    return read_id if isinstance(read_id, str) and len(read_id) <= 128 else ""
+
+
+def decode_batch_per_read(
+    body: bytes,
+) -> tuple[str, int, list[ReadIn | ReadResult]]:
+    """The slow path when a batch does not decode as a whole: decode the envelope, then each
+    read on its own, so one malformed read is rejected alone (with its JSON path) instead of
+    refusing the batch. Returns (camera id, number of reads, reads or rejections).
+    Raises like ``decode_batch`` when the envelope itself is broken."""
+    envelope = _raw_batch_decoder.decode(body)
+    items: list[ReadIn | ReadResult] = []
+    for i, raw in enumerate(envelope.reads):
+        try:
+            items.append(_read_decoder.decode(raw))
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            detail = str(exc).replace("`$", f"`$.reads[{i}]")
+            items.append(
+                ReadResult(
+                    read_id=_read_id_of(raw),
+                    status="rejected",
+                    reason="read_malformed",
+                    detail=detail,
+                )
+            )
+    return envelope.camera_id, len(envelope.reads), items
 
 
 def encode(obj: object) -> bytes:

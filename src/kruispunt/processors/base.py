@@ -33,8 +33,9 @@ class Processor(abc.ABC):
         """Derive records from reads (no I/O)."""
 
     @abc.abstractmethod
-    def commit(self, store: ReadStore, cursor: int, derived: Any) -> None:
-        """Store the derived records and the cursor atomically (runs on the writer thread)."""
+    def commit(self, store: ReadStore, from_cursor: int, cursor: int, derived: Any) -> None:
+        """Store the derived records and move the cursor from ``from_cursor`` to ``cursor``,
+        atomically (runs on the writer thread)."""
 
 
 class ProcessorRunner:
@@ -78,6 +79,10 @@ class ProcessorRunner:
             self._thread.join()
             self._thread = None
 
+    @property
+    def name(self) -> str:
+        return self.processor.name
+
     def lag(self) -> int:
         return max(0, self._store.last_seq() - self.cursor)
 
@@ -89,10 +94,10 @@ class ProcessorRunner:
         if not reads:
             return 0
         derived = self.processor.process(reads)
-        new_cursor = reads[-1].seq
+        old_cursor, new_cursor = self.cursor, reads[-1].seq
         name = self.processor.name
         processor = self.processor
-        self._writer.call(lambda s: processor.commit(s, new_cursor, derived)).result()
+        self._writer.call(lambda s: processor.commit(s, old_cursor, new_cursor, derived)).result()
         self.cursor = new_cursor
         self.processed += len(reads)
         metrics.PROCESSOR_LAG.labels(name).set(self.lag())
@@ -106,9 +111,13 @@ class ProcessorRunner:
                 return
             except Exception:
                 self.errors += 1
-                log.exception("processor %s failed; retrying", self.processor.name)
+                log.exception("processor %s failed; retrying from its stored cursor", self.name)
                 done = 0
                 self._stop.wait(self._idle)
+                try:
+                    self.cursor = self._store.cursor(self.name)
+                except Exception:
+                    log.exception("processor %s cannot read its cursor", self.name)
             if done == 0:
                 self._wake.wait(self._idle)
                 self._wake.clear()

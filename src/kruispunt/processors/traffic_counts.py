@@ -42,9 +42,13 @@ class TrafficCounts(Processor):
         return count_reads(reads)
 
     def commit(
-        self, store: ReadStore, cursor: int, derived: Mapping[tuple[str, int], tuple[int, int, int]]
+        self,
+        store: ReadStore,
+        from_cursor: int,
+        cursor: int,
+        derived: Mapping[tuple[str, int], tuple[int, int, int]],
     ) -> None:
-        store.commit_processor(self.name, cursor, derived)
+        store.commit_processor(self.name, from_cursor, cursor, derived)
 
 
 PROCESSORS: dict[str, type[Processor]] = {TrafficCounts.type_key: TrafficCounts}

@@ -75,9 +75,17 @@ class ReadStore(abc.ABC):
 
     @abc.abstractmethod
     def commit_processor(
-        self, name: str, cursor: int, counts: Mapping[tuple[str, int], tuple[int, int, int]]
+        self,
+        name: str,
+        from_cursor: int,
+        cursor: int,
+        counts: Mapping[tuple[str, int], tuple[int, int, int]],
     ) -> None:
-        """Add a processor's derived traffic counts and move its cursor, atomically."""
+        """Add a processor's derived traffic counts and move its cursor, atomically.
+
+        Refuses (StoreError) when the stored cursor is not ``from_cursor``: two runners on
+        one cursor would derive everything twice.
+        """
 
     @abc.abstractmethod
     def drop_segment(self, day: dt.date) -> int:
@@ -85,6 +93,10 @@ class ReadStore(abc.ABC):
 
     @abc.abstractmethod
     def upsert_camera(self, camera: Camera, token_hash: str | None) -> None: ...
+
+    @abc.abstractmethod
+    def set_token_hash(self, camera_id: str, token_hash: str) -> bool:
+        """Replace a (not deleted) camera's token; False when there is no such camera."""
 
     @abc.abstractmethod
     def delete_camera(self, camera_id: str) -> bool: ...

@@ -142,10 +142,12 @@ class SqliteStore(ReadStore):
         conn.execute("BEGIN IMMEDIATE")
         try:
             yield conn
+            conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            # COMMIT itself may fail (I/O error); never leave the writer inside a transaction.
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise
-        conn.execute("COMMIT")
 
     # -- life cycle -------------------------------------------------------------------------
     def open(self) -> None:
@@ -172,11 +174,11 @@ class SqliteStore(ReadStore):
         if version > len(MIGRATIONS):
             raise StoreError(f"store schema v{version} is newer than this program knows")
         for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-            conn.executescript(f"BEGIN IMMEDIATE;{script};COMMIT;")
-            conn.execute(
-                "INSERT INTO meta VALUES ('schema_version', ?) "
-                "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
-                (str(number),),
+            # The schema change and its version number commit together, or not at all.
+            conn.executescript(
+                f"BEGIN IMMEDIATE;{script};"
+                f"INSERT INTO meta VALUES ('schema_version', '{number}') "
+                "ON CONFLICT(key) DO UPDATE SET value=excluded.value;COMMIT;"
             )
 
     def _load_state(self) -> None:
@@ -187,8 +189,12 @@ class SqliteStore(ReadStore):
                 "SELECT name FROM sqlite_master WHERE type='table' AND name LIKE 'reads_%'"
             )
         }
+        # The high-water mark survives retention dropping the newest day: sequence numbers
+        # never go backwards, or processors with a higher cursor would ignore new reads.
+        hwm = conn.execute("SELECT value FROM meta WHERE key='seq_hwm'").fetchone()
         self._next_seq = max(
-            [r[0] or 0 for r in conn.execute("SELECT max(max_seq) FROM segments")] + [0]
+            [r[0] or 0 for r in conn.execute("SELECT max(max_seq) FROM segments")]
+            + [int(hwm[0]) if hwm else 0]
         )
         # A day table can hold rows committed before its segment row was (same transaction,
         # so not possible today), but trust the tables themselves over the catalogue.
@@ -235,6 +241,7 @@ class SqliteStore(ReadStore):
             )  # fmt: skip
         duplicate = [False] * len(seqs)
         created: list[str] = []
+        top = self._next_seq
         try:
             with self._transaction() as conn:
                 for day_number, rows in rows_by_day.items():
@@ -254,6 +261,7 @@ class SqliteStore(ReadStore):
                     if inserted != len(rows):
                         stored_rows = self._resolve_duplicates(conn, table, rows, seqs, duplicate)
                     if stored_rows:
+                        top = max(top, stored_rows[-1][0])
                         conn.execute(
                             "INSERT INTO segments VALUES (?, ?, ?, ?) ON CONFLICT(day) DO UPDATE "
                             "SET min_seq=min(min_seq, excluded.min_seq), "
@@ -261,10 +269,17 @@ class SqliteStore(ReadStore):
                             (day.isoformat(), stored_rows[0][0], stored_rows[-1][0],
                              len(stored_rows)),
                         )  # fmt: skip
+                if top > self._next_seq:
+                    conn.execute(
+                        "INSERT INTO meta VALUES ('seq_hwm', ?) "
+                        "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                        (str(top),),
+                    )
         except sqlite3.Error as exc:
             raise StoreError(f"append failed, nothing stored: {exc}") from exc
         self._tables.update(created)
-        self._next_seq = seq
+        # Only stored reads move the log on: seqs handed to duplicates are never used.
+        self._next_seq = top
         return AppendResult(seqs=seqs, duplicate=duplicate)
 
     def _resolve_duplicates(
@@ -302,10 +317,22 @@ class SqliteStore(ReadStore):
         return kept
 
     def commit_processor(
-        self, name: str, cursor: int, counts: Mapping[tuple[str, int], tuple[int, int, int]]
+        self,
+        name: str,
+        from_cursor: int,
+        cursor: int,
+        counts: Mapping[tuple[str, int], tuple[int, int, int]],
     ) -> None:
         try:
             with self._transaction() as conn:
+                row = conn.execute(
+                    "SELECT seq FROM processor_cursors WHERE name=?", (name,)
+                ).fetchone()
+                if (row[0] if row else 0) != from_cursor:
+                    raise StoreError(
+                        f"processor {name}: cursor moved ({row[0] if row else 0} != "
+                        f"{from_cursor}); another runner shares it"
+                    )
                 conn.executemany(
                     "INSERT INTO traffic_counts VALUES (?, ?, ?, ?, ?) "
                     "ON CONFLICT(camera_id, bucket_us) DO UPDATE SET reads=reads+excluded.reads,"
@@ -353,6 +380,17 @@ class SqliteStore(ReadStore):
         self._cam_num[camera.id] = num
         self._cam_id[num] = camera.id
 
+    def set_token_hash(self, camera_id: str, token_hash: str) -> bool:
+        try:
+            with self._transaction() as conn:
+                changed = conn.execute(
+                    "UPDATE cameras SET token_hash=?, updated_us=? WHERE id=? AND deleted=0",
+                    (token_hash, _now_us(), camera_id),
+                ).rowcount
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot set the token of camera {camera_id}: {exc}") from exc
+        return changed > 0
+
     def delete_camera(self, camera_id: str) -> bool:
         # Soft delete: its reads stay in the log (and keep their camera) until retention.
         try:
@@ -387,23 +425,26 @@ class SqliteStore(ReadStore):
 
     def reads_after(self, seq: int, limit: int) -> list[Read]:
         conn = self._reader()
-        tables = [
-            day_table(dt.date.fromisoformat(day))
-            for (day,) in conn.execute(
-                "SELECT day FROM segments WHERE max_seq > ? ORDER BY min_seq", (seq,)
-            )
-        ]
         rows: list[tuple[Any, ...]] = []
-        for table in tables:
-            try:
+        # One read transaction = one WAL snapshot: a commit landing between the catalogue
+        # query and the day-table queries would otherwise let a processor skip a late read.
+        conn.execute("BEGIN")
+        try:
+            tables = [
+                day_table(dt.date.fromisoformat(day))
+                for (day,) in conn.execute(
+                    "SELECT day FROM segments WHERE max_seq > ? ORDER BY min_seq", (seq,)
+                )
+            ]
+            for table in tables:
                 rows.extend(
                     conn.execute(
                         f"SELECT {READ_COLUMNS} FROM {table} WHERE seq > ? ORDER BY seq LIMIT ?",
                         (seq, limit),
                     )
                 )
-            except sqlite3.OperationalError:
-                continue  # dropped by retention between the two statements
+        finally:
+            conn.execute("COMMIT")
         if len(tables) > 1:
             rows.sort(key=lambda r: int(r[0]))
         return [self._row_to_read(r) for r in rows[:limit]]
