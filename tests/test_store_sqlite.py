@@ -187,14 +187,14 @@ def test_a_processor_cursor_must_move_from_where_it_is(store: SqliteStore) -> No
 def test_derived_records_and_cursor_fail_together(store: SqliteStore) -> None:
     conn = sqlite3.connect(store.path)
     conn.execute(
-        "CREATE TRIGGER no_cursor BEFORE INSERT ON processor_cursors "
+        "CREATE TRIGGER no_counts BEFORE INSERT ON traffic_counts "
         "BEGIN SELECT RAISE(ABORT, 'disk trouble'); END"
     )
     conn.commit()
     with pytest.raises(StoreError):
         store.commit_processor("p", 0, 10, {("cam-a", 0): (5, 0, 0)})
     assert store.traffic_counts(0) == [] and store.cursor("p") == 0
-    conn.execute("DROP TRIGGER no_cursor")
+    conn.execute("DROP TRIGGER no_counts")
     conn.commit()
     conn.close()
     store.commit_processor("p", 0, 10, {("cam-a", 0): (5, 0, 0)})

@@ -33,9 +33,12 @@ class Processor(abc.ABC):
         """Derive records from reads (no I/O)."""
 
     @abc.abstractmethod
-    def commit(self, store: ReadStore, from_cursor: int, cursor: int, derived: Any) -> None:
+    def commit(self, store: ReadStore, from_cursor: int, cursor: int, derived: Any) -> Any:
         """Store the derived records and move the cursor from ``from_cursor`` to ``cursor``,
-        atomically (runs on the writer thread)."""
+        atomically (runs on the writer thread). What it returns goes to ``after_commit``."""
+
+    def after_commit(self, committed: Any) -> None:  # noqa: B027 (optional hook)
+        """Called on the processor's thread once the commit is durable (e.g. publish hits)."""
 
 
 class ProcessorRunner:
@@ -97,8 +100,14 @@ class ProcessorRunner:
         old_cursor, new_cursor = self.cursor, reads[-1].seq
         name = self.processor.name
         processor = self.processor
-        self._writer.call(lambda s: processor.commit(s, old_cursor, new_cursor, derived)).result()
+        committed = self._writer.call(
+            lambda s: processor.commit(s, old_cursor, new_cursor, derived)
+        ).result()
         self.cursor = new_cursor
+        try:
+            processor.after_commit(committed)
+        except Exception:  # the records are stored; a failed notification must not replay
+            log.exception("processor %s: after_commit failed", name)
         self.processed += len(reads)
         metrics.PROCESSOR_LAG.labels(name).set(self.lag())
         return len(reads)

@@ -8,6 +8,7 @@ them out in increasing order, so every append lands at the end of its b-tree.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import sqlite3
 import threading
@@ -62,6 +63,52 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (camera_id, bucket_us)
     ) WITHOUT ROWID;
     CREATE INDEX ix_traffic_counts_bucket ON traffic_counts (bucket_us);
+    """,
+    # 2: users, audit, hotlists, hits, webhooks
+    """
+    CREATE TABLE users (
+        id TEXT PRIMARY KEY, doc BLOB NOT NULL, token_hash TEXT UNIQUE,
+        created_us INTEGER NOT NULL, updated_us INTEGER NOT NULL
+    );
+    CREATE TABLE audit_log (
+        seq INTEGER PRIMARY KEY, at_us INTEGER NOT NULL, actor TEXT NOT NULL,
+        actor_zone TEXT, action TEXT NOT NULL, object_type TEXT NOT NULL,
+        object_id TEXT NOT NULL, detail BLOB NOT NULL, prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL
+    );
+    CREATE INDEX ix_audit_object ON audit_log (object_type, object_id);
+    CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+    CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+    CREATE TABLE hotlists (
+        id TEXT PRIMARY KEY, doc BLOB NOT NULL, deleted INTEGER NOT NULL DEFAULT 0,
+        updated_us INTEGER NOT NULL
+    );
+    CREATE TABLE hotlist_entries (
+        id TEXT PRIMARY KEY, list_id TEXT NOT NULL REFERENCES hotlists (id),
+        plate TEXT NOT NULL, country TEXT, valid_from_us INTEGER NOT NULL,
+        expires_at_us INTEGER NOT NULL, doc BLOB NOT NULL, deleted INTEGER NOT NULL DEFAULT 0,
+        updated_us INTEGER NOT NULL
+    );
+    CREATE INDEX ix_hotlist_entries_list ON hotlist_entries (list_id);
+    CREATE INDEX ix_hotlist_entries_plate ON hotlist_entries (plate);
+    CREATE TABLE hits (
+        seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, created_us INTEGER NOT NULL,
+        camera_zone_id TEXT NOT NULL, owner_zone_id TEXT NOT NULL, list_id TEXT NOT NULL,
+        entry_id TEXT NOT NULL, status TEXT NOT NULL, doc BLOB NOT NULL,
+        updated_us INTEGER NOT NULL
+    );
+    CREATE INDEX ix_hits_created ON hits (created_us);
+    CREATE TABLE hit_events (
+        id INTEGER PRIMARY KEY, hit_id TEXT NOT NULL REFERENCES hits (id),
+        at_us INTEGER NOT NULL, doc BLOB NOT NULL
+    );
+    CREATE INDEX ix_hit_events_hit ON hit_events (hit_id);
+    CREATE TABLE webhooks (
+        id TEXT PRIMARY KEY, zone_id TEXT NOT NULL, url TEXT NOT NULL, secret TEXT NOT NULL,
+        active INTEGER NOT NULL DEFAULT 1, created_us INTEGER NOT NULL
+    );
     """,
 )
 
@@ -135,6 +182,14 @@ class SqliteStore(ReadStore):
             with self._readers_lock:
                 self._all_readers.append(conn)
         return conn
+
+    def transaction(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        """For the domain stores built on this one (writer thread only)."""
+        return self._transaction()
+
+    def reader(self) -> sqlite3.Connection:
+        """This thread's read-only connection, for the domain stores built on this one."""
+        return self._reader()
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -325,14 +380,7 @@ class SqliteStore(ReadStore):
     ) -> None:
         try:
             with self._transaction() as conn:
-                row = conn.execute(
-                    "SELECT seq FROM processor_cursors WHERE name=?", (name,)
-                ).fetchone()
-                if (row[0] if row else 0) != from_cursor:
-                    raise StoreError(
-                        f"processor {name}: cursor moved ({row[0] if row else 0} != "
-                        f"{from_cursor}); another runner shares it"
-                    )
+                self.move_cursor(conn, name, from_cursor, cursor)
                 conn.executemany(
                     "INSERT INTO traffic_counts VALUES (?, ?, ?, ?, ?) "
                     "ON CONFLICT(camera_id, bucket_us) DO UPDATE SET reads=reads+excluded.reads,"
@@ -340,13 +388,24 @@ class SqliteStore(ReadStore):
                     " foreign_plates=foreign_plates+excluded.foreign_plates",
                     [(cam, bucket, *values) for (cam, bucket), values in counts.items()],
                 )
-                conn.execute(
-                    "INSERT INTO processor_cursors VALUES (?, ?, ?) ON CONFLICT(name) "
-                    "DO UPDATE SET seq=excluded.seq, updated_us=excluded.updated_us",
-                    (name, cursor, _now_us()),
-                )
         except sqlite3.Error as exc:
             raise StoreError(f"processor commit failed: {exc}") from exc
+
+    @staticmethod
+    def move_cursor(conn: sqlite3.Connection, name: str, from_cursor: int, cursor: int) -> None:
+        """Inside a writer transaction: move a processor's cursor, refusing (StoreError) when
+        it is not where the caller read it (two runners would derive everything twice)."""
+        row = conn.execute("SELECT seq FROM processor_cursors WHERE name=?", (name,)).fetchone()
+        if (row[0] if row else 0) != from_cursor:
+            raise StoreError(
+                f"processor {name}: cursor moved ({row[0] if row else 0} != {from_cursor});"
+                " another runner shares it"
+            )
+        conn.execute(
+            "INSERT INTO processor_cursors VALUES (?, ?, ?) ON CONFLICT(name) "
+            "DO UPDATE SET seq=excluded.seq, updated_us=excluded.updated_us",
+            (name, cursor, _now_us()),
+        )
 
     def drop_segment(self, day: dt.date) -> int:
         table = day_table(day)

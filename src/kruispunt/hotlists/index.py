@@ -1,0 +1,106 @@
+"""The in-memory match index: plate -> entries, and confusable skeleton -> entries.
+
+Matching a read is two dict look-ups whatever the size of the hotlists. Updates (an entry
+added, changed, deleted, a list switched off) replace tuples rather than mutate them, so the
+matcher thread can read while the API thread writes.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+
+import msgspec
+
+from kruispunt.hits.models import MatchKind
+from kruispunt.hotlists.models import HotlistEntry
+from kruispunt.plates import confusable_key
+
+
+class IndexedEntry(msgspec.Struct, frozen=True, gc=False):
+    entry_id: str
+    list_id: str
+    plate: str
+    country: str | None
+    valid_from_us: int
+    expires_at_us: int
+
+
+def indexed(entry: HotlistEntry) -> IndexedEntry:
+    return IndexedEntry(
+        entry.id, entry.list_id, entry.plate, entry.country, entry.valid_from_us,
+        entry.expires_at_us,
+    )  # fmt: skip
+
+
+def countries_agree(read_country: str | None, entry_country: str | None) -> bool:
+    """Country counts only when both sides know it."""
+    return read_country is None or entry_country is None or read_country == entry_country
+
+
+def is_live(e: IndexedEntry, *, at_us: int, now_us: int) -> bool:
+    """Valid when the vehicle passed, and not expired now: an expired entry stops at once."""
+    return e.valid_from_us <= at_us and now_us < e.expires_at_us and at_us < e.expires_at_us
+
+
+class HotlistIndex:
+    def __init__(self) -> None:
+        self._exact: dict[str, tuple[IndexedEntry, ...]] = {}
+        self._fuzzy: dict[str, tuple[IndexedEntry, ...]] = {}
+        self._by_id: dict[str, IndexedEntry] = {}
+        self._lock = threading.Lock()  # writers only; readers never wait
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def load(self, entries: Iterable[IndexedEntry]) -> None:
+        for e in entries:
+            self.put(e)
+
+    def put(self, e: IndexedEntry) -> None:
+        with self._lock:
+            old = self._by_id.get(e.entry_id)
+            if old is not None:
+                self._drop(old)
+            self._by_id[e.entry_id] = e
+            self._exact[e.plate] = (*self._exact.get(e.plate, ()), e)
+            key = confusable_key(e.plate)
+            self._fuzzy[key] = (*self._fuzzy.get(key, ()), e)
+
+    def remove(self, entry_id: str) -> None:
+        with self._lock:
+            old = self._by_id.pop(entry_id, None)
+            if old is not None:
+                self._drop(old)
+
+    def remove_list(self, list_id: str) -> int:
+        ids = [e.entry_id for e in self._by_id.values() if e.list_id == list_id]
+        for entry_id in ids:
+            self.remove(entry_id)
+        return len(ids)
+
+    def _drop(self, e: IndexedEntry) -> None:
+        for table, key in ((self._exact, e.plate), (self._fuzzy, confusable_key(e.plate))):
+            rest = tuple(x for x in table.get(key, ()) if x.entry_id != e.entry_id)
+            if rest:
+                table[key] = rest
+            else:
+                table.pop(key, None)
+
+    def match(
+        self, plate: str, country: str | None, *, at_us: int, now_us: int
+    ) -> list[tuple[IndexedEntry, MatchKind]]:
+        """Entries a read matches: exact ones, then confusable ("possible") ones."""
+        out: list[tuple[IndexedEntry, MatchKind]] = []
+        for e in self._exact.get(plate, ()):
+            if countries_agree(country, e.country) and is_live(e, at_us=at_us, now_us=now_us):
+                out.append((e, MatchKind.EXACT))
+        for e in self._fuzzy.get(confusable_key(plate), ()):
+            if (
+                e.plate != plate
+                and len(e.plate) == len(plate)
+                and countries_agree(country, e.country)
+                and is_live(e, at_us=at_us, now_us=now_us)
+            ):
+                out.append((e, MatchKind.POSSIBLE))
+        return out
