@@ -19,6 +19,7 @@ from kruispunt.sim.geo import (
     line_bearing_at,
     municipality_by_name,
     osm_roads,
+    points_of,
     to_lambert,
 )
 from kruispunt.sim.sites import Site
@@ -50,22 +51,12 @@ def _crossings(boundary: Geom, keep: Callable[[float, float], bool]) -> list[tup
         rank = CROSSING_HIGHWAYS.get(road.highway)
         if rank is None or not road.geom.intersects(boundary):
             continue
-        for p in _points(road.geom.intersection(boundary)):
+        for p in points_of(road.geom.intersection(boundary)):
             if keep(p.x, p.y):
                 label = road.label or "Autosnelweg Linkeroever"
                 bearing = line_bearing_at(road.geom, p.x, p.y)
                 out.append((rank, Site(ZONE, p.x, p.y, label, CITY, bearing, "in", kind="x")))
     return out
-
-
-def _points(geom: Geom) -> Iterable[Geom]:
-    if geom.is_empty:
-        return
-    if geom.geom_type == "Point":
-        yield geom
-    elif hasattr(geom, "geoms"):
-        for g in geom.geoms:
-            yield from _points(g)
 
 
 def _nudge_inside(x: float, y: float, areas: list[Geom]) -> tuple[float, float] | None:

@@ -7,6 +7,7 @@ Lambert 72, never in degrees. Geometries are shapely objects (untyped, hence ``A
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -161,3 +162,14 @@ def line_bearing_at(line: Geom, x: float, y: float) -> float:
     if a.equals(b):
         return 0.0
     return grid_bearing(float(b.x - a.x), float(b.y - a.y))
+
+
+def points_of(geom: Geom) -> Iterable[Geom]:
+    """The points of a (multi-part or collection) geometry, e.g. a line intersection."""
+    if geom.is_empty:
+        return
+    if geom.geom_type == "Point":
+        yield geom
+    elif hasattr(geom, "geoms"):
+        for g in geom.geoms:
+            yield from points_of(g)

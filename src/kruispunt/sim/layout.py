@@ -31,6 +31,7 @@ from kruispunt.sim.geo import (
     municipality_by_name,
     nearest_road,
     osm_roads,
+    points_of,
     to_lambert,
     to_wgs84,
 )
@@ -166,7 +167,7 @@ def _table_gateway_candidates(
             [origin, (origin[0] + 20000 * math.sin(rad), origin[1] + 20000 * math.cos(rad))]
         )
         exits = ray.intersection(m.geom.boundary)
-        reach = min((_origin_dist(origin, p) for p in _points(exits)), default=1000.0)
+        reach = min((_origin_dist(origin, p) for p in points_of(exits)), default=1000.0)
         fraction = rng.uniform(0.6, 0.85)
         for _ in range(5):
             dist = min(reach * fraction, max(reach - 150.0, reach * 0.5))
@@ -183,16 +184,6 @@ def _table_gateway_candidates(
 
 def _origin_dist(origin: tuple[float, float], p: Geom) -> float:
     return distance_m(origin, (float(p.x), float(p.y)))
-
-
-def _points(geom: Geom) -> Iterable[Geom]:
-    if geom.is_empty:
-        return
-    if geom.geom_type == "Point":
-        yield geom
-    elif hasattr(geom, "geoms"):
-        for g in geom.geoms:
-            yield from _points(g)
 
 
 def _inside_origin(m: MunicipalityShape, lonlat: tuple[float, float]) -> tuple[float, float]:
