@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from kruispunt.cli_hotlists import hotlists_app
 from kruispunt.config import Config, ConfigError, load_config
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
@@ -21,6 +22,9 @@ bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks (print JSON with 
 app.add_typer(cameras_app, name="cameras")
 app.add_typer(config_app, name="config")
 app.add_typer(bench_app, name="bench")
+users_app = typer.Typer(no_args_is_help=True, help="People who use the node.")
+app.add_typer(hotlists_app, name="hotlists")
+app.add_typer(users_app, name="users")
 
 err = Console(stderr=True)
 ConfigOpt = Annotated[
@@ -177,6 +181,38 @@ def cameras_layout(
     err.print(f"wrote {len(cams)} cameras to {out}")
 
 
+@users_app.command("create")
+def users_create(
+    user_id: Annotated[str, typer.Argument(help="e.g. pz5364-jdevos")],
+    zone: Annotated[str, typer.Option(help="The user's zone id.")],
+    role: Annotated[str, typer.Option(help="operator, investigator, zone_chief, admin ...")],
+    name: Annotated[str, typer.Option(help="Full name.")] = "",
+    config: ConfigOpt = None,
+) -> None:
+    """Create a user and print their API token (shown once)."""
+    from kruispunt.access.principals import Principal, Role, User
+    from kruispunt.access.users import UserError
+    from kruispunt.node import Node
+
+    cfg = load_config_or_exit(config)
+    try:
+        user = User(id=user_id, name=name or user_id, zone_id=zone, role=Role(role))
+    except ValueError:
+        err.print(f"[red]unknown role {role!r}[/red]: {', '.join(r.value for r in Role)}")
+        raise typer.Exit(2) from None
+    node = Node(cfg)
+    node.start()
+    try:
+        cli_admin = Principal(user_id="cli", zone_id="network", role=Role.ADMIN)
+        token = node.users.create(user, actor=cli_admin)
+    except UserError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    finally:
+        node.stop()
+    print(token)
+
+
 @config_app.command("check")
 def config_check(
     file: Annotated[Path, typer.Argument(help="TOML or JSON config file.")],
@@ -207,6 +243,23 @@ def bench_ingest(
     from kruispunt.bench.ingest import run_ingest_bench
 
     result = run_ingest_bench(reads=reads, batch=batch, clients=clients, runs=runs, soak_reads=soak)
+    print(json.dumps(result, indent=None if as_json else 2))
+
+
+@bench_app.command("hits")
+def bench_hits(
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    entries: Annotated[int, typer.Option(help="Hotlist entries.")] = 1_000_000,
+    background: Annotated[int, typer.Option(help="Background reads per second.")] = 5000,
+    probes: Annotated[int, typer.Option(help="Probe reads of hotlisted plates.")] = 400,
+    probe_every: Annotated[float, typer.Option(help="Seconds between probes.")] = 0.05,
+) -> None:
+    """Hit latency from a camera's POST to another zone's WebSocket, under background load."""
+    from kruispunt.bench.hits import run_hits_bench
+
+    result = run_hits_bench(
+        entries=entries, background=background, probes=probes, probe_every_s=probe_every
+    )
     print(json.dumps(result, indent=None if as_json else 2))
 
 

@@ -68,7 +68,9 @@ class ProcessorsConfig(Strict):
             raise ValueError("a processor may be enabled once (two would share one cursor)")
         return value
 
-    enabled: tuple[str, ...] = Field(("traffic_counts",), description="Processor type keys.")
+    enabled: tuple[str, ...] = Field(
+        ("traffic_counts", "hotlist_matcher"), description="Processor type keys."
+    )
     batch_reads: int = Field(5000, ge=1, le=1_000_000)
     idle_sleep_s: float = Field(0.2, gt=0, le=60)
     tail_reads: int = Field(
@@ -100,6 +102,27 @@ class ServerConfig(Strict):
     )
 
 
+class HotlistsConfig(Strict):
+    max_expiry_days: int = Field(
+        366, ge=1, le=3660, description="How far ahead an entry's weed date may lie."
+    )
+
+
+class HitsConfig(Strict):
+    late_after_s: int = Field(
+        600, ge=0, le=86_400 * 7, description="A read this much after its capture hits 'late'."
+    )
+    retro_max_days: int = Field(
+        30, ge=0, le=365, description="Longest look-back of a retroactive hotlist search."
+    )
+    trail_window_s: int = Field(
+        900, ge=60, le=3600, description="A pursuit trail shows this much before the hit."
+    )
+    subscriber_queue: int = Field(
+        1000, ge=10, le=1_000_000, description="Live hits buffered per subscriber."
+    )
+
+
 class CamerasConfig(Strict):
     file: Path | None = Field(
         None, description="GeoJSON or CSV camera registry loaded (upserted) at start."
@@ -113,6 +136,8 @@ class Config(Strict):
     retention: RetentionConfig = RetentionConfig()
     server: ServerConfig = ServerConfig()
     cameras: CamerasConfig = CamerasConfig()
+    hotlists: HotlistsConfig = HotlistsConfig()
+    hits: HitsConfig = HitsConfig()
 
 
 class ConfigError(Exception):

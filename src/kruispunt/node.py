@@ -6,14 +6,23 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+import time
 from collections.abc import Iterable
 from functools import partial
 
+from kruispunt.access.users import UserService
 from kruispunt.config import Config, sqlite_path
 from kruispunt.domain.cameras import Camera
-from kruispunt.domain.zones import network_zones
+from kruispunt.domain.zones import ZoneKind, network_zones
+from kruispunt.hits.service import HitService
+from kruispunt.hits.store import HitStore
+from kruispunt.hotlists.index import HotlistIndex
+from kruispunt.hotlists.service import HotlistService
 from kruispunt.ingest.service import IngestService
-from kruispunt.processors.base import ProcessorRunner
+from kruispunt.live.hub import HitHub
+from kruispunt.live.webhooks import WebhookDispatcher, WebhookStore
+from kruispunt.processors.base import Processor, ProcessorRunner
+from kruispunt.processors.hotlist_matcher import HotlistMatcher
 from kruispunt.processors.traffic_counts import PROCESSORS
 from kruispunt.registry import CameraRegistry, hash_token, new_token
 from kruispunt.retention import days_to_drop
@@ -52,13 +61,40 @@ class Node:
             tail_reads=config.processors.tail_reads,
         )
         self.ingest = IngestService(self.registry, self.writer, config.ingest)
+        if not isinstance(self.store, SqliteStore):  # the domain stores are SQLite for now
+            raise ValueError("hotlists and hits need the SQLite store")
+        zone_ids = {z.id for z in self.zones}
+        self.network_zone_ids = {z.id for z in self.zones if z.kind is not ZoneKind.PARTNER}
+        self.users = UserService(self.store, self.writer, zone_ids=zone_ids)
+        self.index = HotlistIndex()
+        self.hotlists = HotlistService(
+            self.store, self.writer, self.index, zone_ids,
+            max_expiry_days=config.hotlists.max_expiry_days,
+        )  # fmt: skip
+        self.hit_store = HitStore(self.store)
+        self.hits = HitService(
+            store=self.store, writer=self.writer, hit_store=self.hit_store,
+            hotlists=self.hotlists, network_zone_ids=self.network_zone_ids,
+            retro_max_days=config.hits.retro_max_days,
+            late_after_us=config.hits.late_after_s * 1_000_000,
+            trail_window_us=config.hits.trail_window_s * 1_000_000,
+        )  # fmt: skip
+        self.hub = HitHub(
+            self.hit_store, self.network_zone_ids, queue_size=config.hits.subscriber_queue
+        )
+        self.webhooks = WebhookStore(self.store, self.writer, zone_ids=zone_ids)
+        self.webhook_dispatcher = WebhookDispatcher(
+            self.webhooks, self.hit_store, self.network_zone_ids
+        )
+        self.hotlists.on_entry_added.append(self.hits.on_entry_added)
+        self.hits.on_hits.append(self.hub.publish)
+        self.hits.on_hits.append(lambda _hits: self.webhook_dispatcher.notify())
+        self.hits.on_update.append(self.hub.publish_update)
         self.runners: list[ProcessorRunner] = []
         for key in config.processors.enabled:
-            if key not in PROCESSORS:
-                raise ValueError(f"processors.enabled: unknown processor {key!r}")
             self.runners.append(
                 ProcessorRunner(
-                    PROCESSORS[key](),
+                    self._processor(key),
                     store=self.store,
                     writer=self.writer,
                     batch_reads=config.processors.batch_reads,
@@ -71,9 +107,22 @@ class Node:
         self._retention_thread: threading.Thread | None = None
         self.started = False
 
+    def _processor(self, key: str) -> Processor:
+        if key == HotlistMatcher.type_key:
+            return HotlistMatcher(
+                self.index, self.hotlists, self.hit_store, self.hits.publish,
+                late_after_us=self.config.hits.late_after_s * 1_000_000,
+            )  # fmt: skip
+        if key not in PROCESSORS:
+            known = sorted([*PROCESSORS, HotlistMatcher.type_key])
+            raise ValueError(f"processors.enabled: unknown processor {key!r} (known: {known})")
+        return PROCESSORS[key]()
+
     # -- life cycle -------------------------------------------------------------------------
     def start(self) -> None:
         self.store.open()
+        self.users.load()
+        self.hotlists.load()
         self.registry.load(self.store.cameras())
         self.writer.start()
         if self.config.cameras.file is not None:
@@ -145,9 +194,18 @@ class Node:
         return dropped
 
     def _retention_loop(self) -> None:
+        last_retention = 0.0
         while not self._retention_stop.is_set():
+            now = time.monotonic()
+            if now - last_retention >= self.config.retention.check_interval_s:
+                last_retention = now
+                try:
+                    self.enforce_retention()
+                except Exception:
+                    log.exception("retention run failed; will retry")
             try:
-                self.enforce_retention()
+                # Expired entries already stop matching (checked per read); this frees them.
+                self.hotlists.expire_due()
             except Exception:
-                log.exception("retention run failed; will retry")
-            self._retention_stop.wait(self.config.retention.check_interval_s)
+                log.exception("hotlist expiry failed; will retry")
+            self._retention_stop.wait(min(60.0, self.config.retention.check_interval_s))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -15,7 +16,18 @@ from starlette.responses import HTMLResponse
 from starlette.staticfiles import StaticFiles
 
 from kruispunt import __version__
-from kruispunt.api import cameras, ingest, schema, status, web
+from kruispunt.api import (
+    cameras,
+    console,
+    hits,
+    hotlists,
+    ingest,
+    live,
+    schema,
+    status,
+    users,
+    web,
+)
 from kruispunt.domain.cameras import Camera
 from kruispunt.ingest.wire import ErrorOut, ReadBatchIn, ReadBatchResult
 from kruispunt.node import Node
@@ -29,9 +41,13 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if manage_node:
             node.start()
+        # Live streams and webhooks run on the serving event loop.
+        node.hub.bind(asyncio.get_running_loop())
+        await node.webhook_dispatcher.start()
         try:
             yield
         finally:
+            await node.webhook_dispatcher.stop()
             if manage_node:
                 node.stop()
 
@@ -44,7 +60,8 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
         redoc_url=None,
     )
     app.state.node = node
-    for module in (ingest, cameras, status, web):
+    # live before hits: /api/v1/hits/stream must not be taken for a hit id.
+    for module in (ingest, cameras, status, users, hotlists, live, hits, console, web):
         app.include_router(module.router)
 
     app.mount(

@@ -1,0 +1,171 @@
+"""The operator console in a real headless Chromium against a real uvicorn server on a real
+node: a hit raised for the network appears live in another zone's console, with its cues, its
+camera on the map and the next cameras, and is acknowledged and closed from there.
+
+Same browser rules as ``test_web_ui``: Debian's ``/usr/bin/chromium`` through Playwright;
+missing, skipped locally and a failure in CI.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, cast
+
+import pytest
+
+from kruispunt.hits.models import HitStatus, MatchKind
+from kruispunt.hits.service import HitService
+from kruispunt.hotlists.models import Scope, ScopeKind
+from kruispunt.node import Node
+from tests.test_live_api import Live, running_live
+from tests.test_live_hub import make_hit
+from tests.test_web_ui import CHROMIUM, CHROMIUM_ARGS, require_browser, watch_for_problems
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
+
+
+@pytest.fixture
+def console(node: Node) -> Iterator[Live]:
+    with running_live(node) as running:
+        yield running
+
+
+@pytest.fixture
+def browser_page(console: Live) -> Iterator[Page]:
+    require_browser()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=[*CHROMIUM_ARGS, "--autoplay-policy=no-user-gesture-required"],
+        )
+        try:
+            p = browser.new_page(viewport={"width": 1400, "height": 1000}, base_url=console.base)
+            p.set_default_timeout(10_000)
+            yield p
+        finally:
+            browser.close()
+
+
+def live_hit(n: int, **kw: Any) -> Any:
+    now = time.time_ns() // 1000
+    fields: dict[str, Any] = {
+        "id": f"h-ui-{n}",
+        "read_id": f"r-ui-{n}",
+        "created_us": now,
+        "captured_us": now - 2_000_000,
+        "plate_read": "1-ABC-123",
+        "warnings": ("armed - do not stop alone",),
+    }
+    fields.update(kw)
+    return make_hit(0, **fields)
+
+
+def card(n: int) -> str:
+    return f'#hits li.hit[data-hit-id="h-ui-{n}"]'
+
+
+def classes(page: Page, selector: str) -> list[str]:
+    return (page.get_attribute(selector, "class") or "").split()
+
+
+def log_in(page: Page, token: str) -> None:
+    page.goto("/console")
+    assert page.is_visible("#login") and not page.is_visible("#desk")
+    page.fill("#token-input", token)
+    page.click("#login-form button[type=submit]")
+    page.wait_for_selector("#conn-state.conn-live")
+
+
+def test_a_network_hit_reaches_another_zones_console_and_is_handled_there(
+    browser_page: Page, console: Live
+) -> None:
+    page = browser_page
+    problems = watch_for_problems(page, console.base)
+    log_in(page, console.tokens["op-b"])  # Brasschaat; the list belongs to Turnhout
+    assert "WebSocket" in page.inner_text("#conn-state")
+    assert page.inner_text("#whoami").startswith("op-b")
+    assert page.is_visible("#no-hits")
+
+    console.raise_hits(live_hit(1))
+    hit = page.wait_for_selector(card(1))
+    assert hit is not None
+    assert "flash" in classes(page, card(1))  # the visual cue
+    assert page.inner_text(f"{card(1)} .plate") == "1-ABC-123"
+    assert page.inner_text(f"{card(1)} .hit-category").lower() == "stolen vehicle"
+    assert page.inner_text(f"{card(1)} .hit-warnings") == "armed - do not stop alone"
+    colour = page.eval_on_selector(f"{card(1)} .hit-warnings", "e => getComputedStyle(e).color")
+    assert colour == "rgb(185, 28, 28)"  # red
+    assert page.inner_text(f"{card(1)} .hit-status") == "new"
+    assert not page.is_visible(f"{card(1)} .hit-verify")  # an exact match
+    assert "pz5364-c001" in page.inner_text(f"{card(1)} .hit-camera")
+
+    # The camera on the map, and where to meet the vehicle next.
+    assert "cam-hit" in classes(page, 'svg.map circle[data-camera="pz5364-c001"]')
+    page.wait_for_selector("#next li")
+    assert "pz5364-c002" in page.inner_text("#next")
+    assert "cam-next" in classes(page, 'svg.map circle[data-camera="pz5364-c002"]')
+    assert page.is_visible("#pursuit")
+    zoomed = page.get_attribute("svg.map", "viewBox")
+    assert zoomed is not None and float(zoomed.split()[2]) < 500  # zoomed on the pursuit
+    page.click("#map-all")
+    assert float((page.get_attribute("svg.map", "viewBox") or "").split()[2]) == 1000
+
+    # One click: acknowledged, on the node too.
+    page.click(f"{card(1)} [data-step=acknowledge]")
+    page.wait_for_selector(f'{card(1)}[data-status="acknowledged"]')
+    service = cast(HitService, getattr(console.node, "hits"))  # noqa: B009
+    stored = service.hit_store.get("h-ui-1")
+    assert stored is not None and stored.status is HitStatus.ACKNOWLEDGED
+    # Closing needs an outcome: the button waits for one.
+    assert page.is_disabled(f"{card(1)} [data-step=close]")
+    page.select_option(f"{card(1)} .hit-outcome", "misread")
+    page.fill(f"{card(1)} .hit-note", "plate 1-ABG-123 on the image")
+    page.click(f"{card(1)} [data-step=close]")
+    page.wait_for_selector(f'{card(1)}[data-status="closed"]')
+    assert page.inner_text(f"{card(1)} .hit-status") == "closed: misread"
+
+    # A possible match says so; Turnhout's own-zone hit never reaches Brasschaat.
+    own = Scope(kind=ScopeKind.OWN_ZONE)
+    console.raise_hits(live_hit(2, scope=own), live_hit(3, kind=MatchKind.POSSIBLE))
+    page.wait_for_selector(card(3))
+    assert page.is_visible(f"{card(3)} .hit-verify")
+    assert "verify the image" in page.inner_text(f"{card(3)} .hit-verify")
+    order = page.eval_on_selector_all("#hits li.hit", "els => els.map(e => e.dataset.hitId)")
+    assert order == ["h-ui-3", "h-ui-1"]  # newest first, nothing of Turnhout's own list
+
+    # A reload keeps the token (this tab only) and shows the recent hits once.
+    page.reload()
+    page.wait_for_selector("#conn-state.conn-live")
+    page.wait_for_selector(card(1))
+    order = page.eval_on_selector_all("#hits li.hit", "els => els.map(e => e.dataset.hitId)")
+    assert order == ["h-ui-3", "h-ui-1"]
+    assert page.get_attribute(card(1), "data-status") == "closed"
+
+    page.click("#logout")
+    assert page.is_visible("#login") and page.query_selector(card(1)) is None
+    assert problems == []
+
+
+def test_the_console_falls_back_to_server_sent_events_and_refuses_a_bad_token(
+    browser_page: Page, console: Live
+) -> None:
+    page = browser_page
+    problems = watch_for_problems(page, console.base)
+    page.goto("/console")
+    page.fill("#token-input", "not-a-token")
+    page.click("#login-form button[type=submit]")
+    page.wait_for_selector("#login-error:has-text('refused')")
+    assert page.is_visible("#login")
+
+    page.add_init_script("delete window.WebSocket;")  # a proxy that cannot do WebSockets
+    log_in(page, console.tokens["op-b"])
+    assert "SSE" in page.inner_text("#conn-state")
+    console.raise_hits(live_hit(1))
+    page.wait_for_selector(card(1))
+    page.click(f"{card(1)} [data-step=acknowledge]")
+    page.wait_for_selector(f'{card(1)}[data-status="acknowledged"]')
+    assert problems == []
