@@ -1,6 +1,7 @@
 """The operator console in a real headless Chromium against a real uvicorn server on a real
-node: a hit raised for the network appears live in another zone's console, with its cues, its
-camera on the map and the next cameras, and is acknowledged and closed from there.
+node: a hit raised by the simulator (its reads posted over HTTP, matched by the hotlist
+matcher) appears live in another zone's console and is acknowledged there; then the cues, the
+map, the next cameras, closing with an outcome, reload, logout and the SSE fallback.
 
 Same browser rules as ``test_web_ui``: Debian's ``/usr/bin/chromium`` through Playwright;
 missing, skipped locally and a failure in CI.
@@ -8,16 +9,25 @@ missing, skipped locally and a failure in CI.
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
+import threading
 import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 
+from kruispunt.access.principals import Principal, Role
 from kruispunt.hits.models import HitStatus, MatchKind
 from kruispunt.hits.service import HitService
-from kruispunt.hotlists.models import Scope, ScopeKind
+from kruispunt.hotlists.models import Category, HotlistEntry, HotlistList, Scope, ScopeKind
+from kruispunt.hotlists.service import HotlistService
 from kruispunt.node import Node
+from kruispunt.plates import normalise
+from kruispunt.sim.driver import DriveStats, drive
+from kruispunt.sim.layout import build_province_cameras
+from kruispunt.sim.traffic import TrafficModel
 from tests.test_live_api import Live, running_live
 from tests.test_live_hub import make_hit
 from tests.test_web_ui import CHROMIUM, CHROMIUM_ARGS, require_browser, watch_for_problems
@@ -78,6 +88,84 @@ def log_in(page: Page, token: str) -> None:
     page.fill("#token-input", token)
     page.click("#login-form button[type=submit]")
     page.wait_for_selector("#conn-state.conn-live")
+
+
+DAY_US = 86_400_000_000
+SIM_WINDOW = dt.timedelta(minutes=3)
+
+
+def flag_a_simulated_vehicle(node: Node, model: TrafficModel, start: dt.datetime) -> str:
+    """Put a vehicle the simulator will show in the window on Regio Turnhout's stolen-vehicle
+    list, shared with the network; returns its plate as read."""
+    sim = next(
+        e for e in model.events_between(start, start + SIM_WINDOW)
+        if not e.misread and node.registry.get(e.camera_id) is not None
+    )  # fmt: skip
+    admin = Principal(user_id="admin", zone_id="network", role=Role.ADMIN)
+    hotlists = cast(HotlistService, getattr(node, "hotlists"))  # noqa: B009
+    lst = HotlistList(id="pz5364-stolen", name="Stolen vehicles", owner_zone_id="pz5364")
+    hotlists.create_list(lst, actor=admin)
+    now_us = time.time_ns() // 1000
+    hotlists.add_entry(
+        HotlistEntry(
+            id="e-sim-1", list_id=lst.id, plate_raw=sim.true_plate,
+            plate=normalise(sim.true_plate), country=None, category=Category.STOLEN_VEHICLE,
+            action="intercept", warnings=("armed - do not stop alone",),
+            source="PV TU.55.L1.000001/2026", legal_basis="WPA art. 44/1",
+            scope=Scope(kind=ScopeKind.NETWORK), valid_from_us=now_us - DAY_US,
+            expires_at_us=now_us + DAY_US, created_us=now_us, created_by="admin",
+        ),
+        actor=admin,
+    )  # fmt: skip
+    return sim.read.plate
+
+
+def run_simulator(base: str, tokens: dict[str, str], model: TrafficModel, start: dt.datetime,
+                  ) -> DriveStats:  # fmt: skip
+    """The simulator's HTTP driver over the window, fast, from its own thread and loop."""
+    done: list[DriveStats] = []
+    window = SIM_WINDOW.total_seconds()
+    run = drive(base, tokens, model, start=start, speed=window * 4, duration_s=window,
+                batch_interval_s=0.05)  # fmt: skip
+    thread = threading.Thread(target=lambda: done.append(asyncio.run(run)))
+    thread.start()
+    thread.join(30)
+    assert done, "the simulator did not finish"
+    return done[0]
+
+
+def test_a_hit_raised_by_the_simulator_is_acknowledged_in_another_zones_console(
+    browser_page: Page, console: Live
+) -> None:
+    page = browser_page
+    node = console.node
+    cameras = build_province_cameras(7)
+    node.upsert_cameras(cameras)
+    tokens = {c.id: node.issue_token(c.id) for c in cameras}
+    model = TrafficModel(cameras, seed=7, vehicles=500, misread_rate=0.0, reads_per_day=150_000)
+    start = dt.datetime.now(dt.UTC) - SIM_WINDOW - dt.timedelta(seconds=30)
+    plate = flag_a_simulated_vehicle(node, model, start)
+    problems = watch_for_problems(page, console.base)
+    log_in(page, console.tokens["op-b"])  # Brasschaat: the list is Regio Turnhout's
+
+    stats = run_simulator(console.base, tokens, model, start)
+    assert stats.stored > 50 and stats.rejected == 0
+
+    hit = page.wait_for_selector(f"#hits li.hit:has(.plate:text-is('{plate}'))")
+    assert hit is not None
+    hit_id = hit.get_attribute("data-hit-id")
+    assert hit_id is not None
+    assert hit.get_attribute("data-status") == "new"
+    camera_id = hit.get_attribute("data-camera")
+    assert "cam-hit" in classes(page, f'svg.map circle[data-camera="{camera_id}"]')
+    mine = f'#hits li.hit[data-hit-id="{hit_id}"]'
+    page.click(f"{mine} [data-step=acknowledge]")  # one click
+    page.wait_for_selector(f'{mine}[data-status="acknowledged"]')
+    service = cast(HitService, getattr(node, "hits"))  # noqa: B009
+    stored = service.hit_store.get(hit_id)
+    assert stored is not None and stored.status is HitStatus.ACKNOWLEDGED
+    assert stored.owner_zone_id == "pz5364" and stored.plate_read == plate
+    assert problems == []
 
 
 def test_a_network_hit_reaches_another_zones_console_and_is_handled_there(

@@ -152,8 +152,10 @@ def running_live(node: Node) -> Iterator[Live]:
     try:
         yield Live(base, node, hub, cast(HitStore, hub.source), dispatcher, tokens)
     finally:
+        hub.shutdown()  # open streams would hold uvicorn's graceful shutdown
         server.should_exit = True
         thread.join(timeout=10)
+        assert not thread.is_alive(), "uvicorn did not stop"
         sock.close()
 
 

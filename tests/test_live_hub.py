@@ -333,6 +333,22 @@ async def test_closing_ends_the_subscription(store: FakeHitStore, hub: HitHub) -
     assert not sub._live
 
 
+async def test_shutdown_ends_every_stream_and_refuses_new_ones(
+    store: FakeHitStore, hub: HitHub
+) -> None:
+    sub = hub.subscribe(BRASSCHAAT, None)
+    waiter = asyncio.ensure_future(sub.get())
+    await asyncio.to_thread(hub.shutdown)  # from the thread that handles the signal
+    with pytest.raises(SubscriptionClosed):
+        await asyncio.wait_for(waiter, 1)
+    late = hub.subscribe(BRASSCHAAT, 0)
+    with pytest.raises(SubscriptionClosed):
+        await late.get()
+    assert hub.subscribers == 0
+    hub.bind(asyncio.get_running_loop())  # served again
+    assert not hub.subscribe(BRASSCHAAT, None).catching_up and hub.subscribers == 1
+
+
 async def test_a_new_live_subscriber_resyncs_from_the_store_head(
     store: FakeHitStore, hub: HitHub
 ) -> None:

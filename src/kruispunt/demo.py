@@ -13,15 +13,18 @@ import json
 import logging
 import os
 import secrets
+import time
 from pathlib import Path
 
 from rich.console import Console
 
+from kruispunt.access.principals import Principal, Role
 from kruispunt.api.app import create_app
 from kruispunt.config import Config, load_config
 from kruispunt.node import Node
 from kruispunt.serve import Server, uvicorn_config
 from kruispunt.sim.driver import DriveStats, drive, load_tokens
+from kruispunt.sim.hotlist_seed import demo_hotlists, demo_users
 from kruispunt.sim.layout import build_province_cameras
 from kruispunt.sim.traffic import TrafficModel
 
@@ -38,6 +41,26 @@ def write_secret(path: Path, text: str) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.write(text)
+
+
+def seed_users_and_hotlists(node: Node, model: TrafficModel) -> dict[str, str]:
+    """Demo users (operator, zone chief, investigator per zone; fresh tokens each start) and
+    demo hotlists of simulated vehicles, so hits flow across zones. Returns user -> token."""
+    admin = Principal(user_id="demo", zone_id="network", role=Role.ADMIN)
+    tokens = {}
+    for user in demo_users(list(node.zones)):
+        if node.users.get(user.id) is None:
+            tokens[user.id] = node.users.create(user, actor=admin)
+        else:
+            tokens[user.id] = node.users.issue_token(user.id, actor=admin)
+    now_us = time.time_ns() // 1000
+    for lst, entries in demo_hotlists(model, now_us=now_us):
+        if node.hotlists.list_of(lst.id) is not None:
+            continue  # kept from an earlier demo run
+        node.hotlists.create_list(lst, actor=admin)
+        for entry in entries:
+            node.hotlists.add_entry(entry, actor=admin)
+    return tokens
 
 
 def demo_config(data_dir: Path, port: int) -> Config:
@@ -84,13 +107,16 @@ def run_demo(*, port: int, data_dir: Path, scale: float, misread_rate: float) ->
         tokens_file = data_dir / "camera-tokens.json"
         write_secret(tokens_file, json.dumps(tokens, indent=1))
         url = f"http://127.0.0.1:{port}"
+        model = _model(scale, misread_rate, seed=7)
+        users_file = data_dir / "user-tokens.json"
+        write_secret(users_file, json.dumps(seed_users_and_hotlists(node, model), indent=1))
         console.print(
             f"[bold]Kruispunt demo[/bold]: {len(cameras)} simulated cameras on {url}\n"
             f"  store: {config.store.url}\n  camera tokens: {tokens_file}\n"
-            f"  admin token (camera registry changes): {config.server.admin_token}\n"
+            f"  operator console: {url}/console (user tokens: {users_file})\n"
+            f"  admin token (registry changes): {config.server.admin_token}\n"
             "  Ctrl-C stops."
         )
-        model = _model(scale, misread_rate, seed=7)
         asyncio.run(_serve_and_feed(node, config, url, tokens, model))
     finally:
         node.stop()

@@ -21,6 +21,7 @@ neither. Messages (``Message``) are plain dicts ready for JSON:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import deque
 from collections.abc import Callable, Collection, Sequence
@@ -204,6 +205,7 @@ class HitHub:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._subs: set[Subscription] = set()
         self._high: int | None = None  # highest hit seq seen
+        self._closing = False
         self.stats = HubStats()
         # Called on the loop after each fan-out (e.g. to wake the webhook dispatcher).
         self.on_published: list[Callable[[], None]] = []
@@ -211,6 +213,16 @@ class HitHub:
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         """The event loop that serves the streams; fan-out runs there."""
         self._loop = loop
+        self._closing = False
+
+    def shutdown(self) -> None:
+        """End every stream now and refuse new ones (thread-safe). Call it when the server
+        starts to stop: an open stream would otherwise hold the graceful shutdown."""
+        self._closing = True
+        loop = self._loop
+        if loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop is closed already
+                loop.call_soon_threadsafe(self.close_all)
 
     @property
     def subscribers(self) -> int:
@@ -242,9 +254,14 @@ class HitHub:
     # -- on the loop ------------------------------------------------------------------------
     def subscribe(self, principal: Principal, since_seq: int | None) -> Subscription:
         """A stream for this principal: hits after ``since_seq`` from the store first, then
-        live ones; ``None``: live ones only."""
+        live ones; ``None``: live ones only. Call it on the serving loop (which binds the hub
+        to that loop if ``bind`` was not called)."""
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
         sub = Subscription(self, principal, since_seq, self.queue_size)
         self._subs.add(sub)
+        if self._closing:
+            sub.close()
         return sub
 
     def _remove(self, sub: Subscription) -> None:

@@ -73,7 +73,7 @@ def demo_hotlists(
         entries = []
         for category, action, warnings, scope, count, source, basis in plan:
             for _ in range(count):
-                vehicle = busy[taken * 7 % len(busy)]
+                vehicle = busy[(500 + taken * 37) % len(busy)]  # busy, not the busiest
                 taken += 1
                 entries.append(
                     HotlistEntry(
