@@ -70,7 +70,10 @@ def _service(cfg: Config) -> Iterator[HotlistService]:
                     group_max_reads=cfg.ingest.group_commit_max_reads)  # fmt: skip
     writer.start()
     try:
-        service = HotlistService(store, writer, _NoIndex(), {z.id for z in network_zones()})
+        service = HotlistService(
+            store, writer, _NoIndex(), {z.id for z in network_zones()},
+            max_expiry_days=cfg.hotlists.max_expiry_days,
+        )  # fmt: skip
         service.load_lists()
         yield service
     finally:

@@ -84,8 +84,17 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             spec = get_openapi(title=app.title, version=app.version, routes=app.routes)
-            spec.setdefault("components", {}).setdefault("schemas", {}).update(
-                schema.components(ReadBatchIn, ReadBatchResult, ErrorOut, Camera)
+            schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+            schemas.update(schema.documented_components())
+            schemas.update(
+                schema.components(
+                    ReadBatchIn,
+                    ReadBatchResult,
+                    ErrorOut,
+                    Camera,
+                    *hotlists.SCHEMAS,
+                    *users.SCHEMAS,
+                )
             )
             app.openapi_schema = spec
         return app.openapi_schema

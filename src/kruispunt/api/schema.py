@@ -9,8 +9,19 @@ import msgspec
 _REF = "#/components/schemas/{name}"
 
 
+# Every type a route documents, so the spec's components hold whatever its $refs name.
+_documented: list[Any] = []
+
+
 def _schemas(*types: Any) -> tuple[tuple[dict[str, Any], ...], dict[str, Any]]:
+    _documented.extend(types)
     return msgspec.json.schema_components(types, ref_template=_REF)
+
+
+def documented_components() -> dict[str, Any]:
+    """The component schemas of every type documented through this module."""
+    _, comps = msgspec.json.schema_components(tuple(_documented), ref_template=_REF)
+    return comps
 
 
 def body(model: Any, *, description: str) -> dict[str, Any]:

@@ -110,6 +110,10 @@ MIGRATIONS: tuple[str, ...] = (
         active INTEGER NOT NULL DEFAULT 1, created_us INTEGER NOT NULL
     );
     """,
+    # 3: expiry sweeps without a table scan
+    """
+    CREATE INDEX ix_hotlist_entries_expires ON hotlist_entries (expires_at_us);
+    """,
 )
 
 _DAY_TABLE = """
