@@ -118,6 +118,13 @@ class HitsConfig(Strict):
     trail_window_s: int = Field(
         900, ge=60, le=3600, description="A pursuit trail shows this much before the hit."
     )
+    cursor_flush_s: float = Field(
+        0.5,
+        ge=0,
+        le=60,
+        description="The matcher records its progress at most this often when nothing hit "
+        "(a crash re-matches at most this much of the log; hits are never doubled).",
+    )
     subscriber_queue: int = Field(
         1000, ge=10, le=1_000_000, description="Live hits buffered per subscriber."
     )

@@ -4,6 +4,7 @@ in order. Nothing else constructs stores, writers or processors."""
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import logging
 import threading
 import time
@@ -112,6 +113,7 @@ class Node:
             return HotlistMatcher(
                 self.index, self.hotlists, self.hit_store, self.hits.publish,
                 late_after_us=self.config.hits.late_after_s * 1_000_000,
+                cursor_flush_s=self.config.hits.cursor_flush_s,
             )  # fmt: skip
         if key not in PROCESSORS:
             known = sorted([*PROCESSORS, HotlistMatcher.type_key])
@@ -124,6 +126,10 @@ class Node:
         self.users.load()
         self.hotlists.load()
         self.registry.load(self.store.cameras())
+        # The hotlist index can hold millions of long-lived objects: move them out of the
+        # cyclic collector's sight, or every full collection would stall hits for 100+ ms.
+        gc.collect()
+        gc.freeze()
         self.writer.start()
         if self.config.cameras.file is not None:
             from kruispunt.camera_files import load_cameras
