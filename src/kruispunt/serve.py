@@ -17,7 +17,14 @@ from kruispunt.node import Node
 
 class Server(uvicorn.Server):
     """uvicorn, but Ctrl-C/SIGTERM only ask it to finish: the caller then stops the node in
-    order and the process exits normally (uvicorn's own handling re-raises the signal)."""
+    order and the process exits normally (uvicorn's own handling re-raises the signal).
+    Open live streams are ended first, or they would hold the graceful shutdown open."""
+
+    def handle_exit(self, sig: int, frame: object) -> None:
+        node = getattr(getattr(self.config.app, "state", None), "node", None)
+        if node is not None:
+            node.hub.shutdown()
+        super().handle_exit(sig, frame)  # type: ignore[arg-type]
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:

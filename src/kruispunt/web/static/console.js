@@ -377,33 +377,39 @@
     trail.replaceChildren();
     next.replaceChildren();
     $("trail-note").textContent = "";
-    const [trailResp, nextResp] = await Promise.all([
-      request("hits/" + encodeURIComponent(id) + "/trail"),
-      request("cameras/" + encodeURIComponent(v.camera_id) + "/next?limit=5"),
-    ]);
-    if (state.selected !== id) return;
+    const json = function (resp) { return resp.ok ? resp.json() : null; };
+    let answers;
+    try {
+      answers = await Promise.all([
+        request("hits/" + encodeURIComponent(id) + "/trail").then(json),
+        request("cameras/" + encodeURIComponent(v.camera_id) + "/next?limit=5").then(json),
+      ]);
+    } catch (err) {
+      answers = [null, null]; // the node is unreachable: the stream reconnects on its own
+    }
+    if (state.selected !== id) return; // another hit was selected meanwhile: its answers win
+    const trailDoc = answers[0];
+    const nextDoc = answers[1];
     let trailIds = [];
     let nextIds = [];
-    if (trailResp.ok) {
-      const passages = (await trailResp.json()).passages;
-      for (const p of passages) {
+    if (trailDoc) {
+      for (const p of trailDoc.passages) {
         place(trail, cameraLabel(p.camera_id),
           new Date(p.captured_us / 1000).toLocaleTimeString() + (p.direction ? " · " + p.direction : ""));
       }
-      if (passages.length === 0) $("trail-note").textContent = "No other passages.";
-      trailIds = passages.map(function (p) { return p.camera_id; })
+      if (trailDoc.passages.length === 0) $("trail-note").textContent = "No other passages.";
+      trailIds = trailDoc.passages.map(function (p) { return p.camera_id; })
         .filter(function (c) { return c !== v.camera_id; });
       mark(trailIds, "cam-trail");
     } else {
       $("trail-note").textContent = "No trail: the hit is no longer active.";
     }
-    if (nextResp.ok) {
-      const cams = (await nextResp.json()).cameras;
-      for (const c of cams) {
+    if (nextDoc) {
+      for (const c of nextDoc.cameras) {
         place(next, cameraLabel(c.camera_id),
           (c.distance_m / 1000).toFixed(1) + " km" + (c.road ? " · " + c.road : ""));
       }
-      nextIds = cams.map(function (c) { return c.camera_id; });
+      nextIds = nextDoc.cameras.map(function (c) { return c.camera_id; });
       mark(nextIds, "cam-next");
     }
     mark([v.camera_id], "cam-hit");
