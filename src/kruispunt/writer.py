@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -47,6 +48,7 @@ class _Call:
 
 
 _STOP = object()
+_URGENT = object()  # "look at the urgent lane"
 
 
 @dataclass(slots=True)
@@ -76,6 +78,7 @@ class Writer:
         self._running = False
         self.stats = WriterStats()
         self.tail = LogTail(max_reads=tail_reads)
+        self._urgent: deque[_Call] = deque()
         # Called on the writer thread after each commit of reads (e.g. to wake processors).
         self.on_commit: list[Callable[[], None]] = []
 
@@ -116,22 +119,39 @@ class Writer:
             self._queue.put(job)
         return job.future
 
-    def call(self, fn: Callable[[ReadStore], T]) -> Future[T]:
-        """Run ``fn(store)`` on the writer thread (for every other write: cursors, cameras)."""
+    def call(self, fn: Callable[[ReadStore], T], *, urgent: bool = False) -> Future[T]:
+        """Run ``fn(store)`` on the writer thread (for every other write: cursors, cameras).
+
+        ``urgent`` jobs (hits on their way to an operator) go before any queued batch of
+        reads: they wait for at most the commit in progress, not for the whole queue."""
         with self._lock:
             if not self._running:
                 raise WriterStopped()
             job = _Call(fn)
-            self._queue.put(job)
+            if urgent:
+                self._urgent.append(job)
+                self._queue.put(_URGENT)  # wakes the writer if it is idle
+            else:
+                self._queue.put(job)
         return job.future
+
+    def _run_urgent(self) -> None:
+        while self._urgent:
+            self._run_call(self._urgent.popleft())
 
     def _run(self) -> None:
         carry: object | None = None
         while True:
             item = carry if carry is not None else self._queue.get()
             carry = None
+            try:
+                self._run_urgent()
+            except Exception:
+                log.exception("writer: unexpected failure; continuing")
             if item is _STOP:
                 return
+            if item is _URGENT:
+                continue
             try:
                 carry = self._handle(item)
             except Exception:  # never let the one writer die: ingest would stall silently
@@ -150,6 +170,8 @@ class Writer:
                     nxt = self._queue.get_nowait()
                 except queue.Empty:
                     break
+                if nxt is _URGENT:
+                    break  # commit what is grouped so far; the urgent job runs next
                 if not isinstance(nxt, _Append):
                     carry = nxt
                     break

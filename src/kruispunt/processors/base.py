@@ -23,6 +23,10 @@ log = logging.getLogger(__name__)
 
 class Processor(abc.ABC):
     type_key: ClassVar[str]
+    # Commits jump the writer's queue (hits: an operator is waiting).
+    urgent_commit: ClassVar[bool] = False
+    # Least time between two slices (batching for processors nobody waits on).
+    min_interval_s: ClassVar[float] = 0.0
 
     @property
     def name(self) -> str:
@@ -101,7 +105,8 @@ class ProcessorRunner:
         name = self.processor.name
         processor = self.processor
         committed = self._writer.call(
-            lambda s: processor.commit(s, old_cursor, new_cursor, derived)
+            lambda s: processor.commit(s, old_cursor, new_cursor, derived),
+            urgent=processor.urgent_commit,
         ).result()
         self.cursor = new_cursor
         try:
@@ -130,3 +135,5 @@ class ProcessorRunner:
             if done == 0:
                 self._wake.wait(self._idle)
                 self._wake.clear()
+            elif self.processor.min_interval_s:
+                self._stop.wait(self.processor.min_interval_s)

@@ -88,6 +88,7 @@ def list_accepts(lst: HotlistList | None, read: Read) -> bool:
 
 class HotlistMatcher(Processor):
     type_key: ClassVar[str] = "hotlist_matcher"
+    urgent_commit: ClassVar[bool] = True
 
     def __init__(
         self,
