@@ -1,6 +1,7 @@
-"""The in-memory match index: plate -> entries, and confusable skeleton -> entries.
+"""The in-memory match index: confusable skeleton -> entries.
 
-Matching a read is two dict look-ups whatever the size of the hotlists. Updates (an entry
+An exact match has the same skeleton as the read, so one dict look-up finds both the exact and
+the possible matches, whatever the size of the hotlists. Updates (an entry
 added, changed, deleted, a list switched off) replace tuples rather than mutate them, so the
 matcher thread can read while the API thread writes.
 """
@@ -45,7 +46,6 @@ def is_live(e: IndexedEntry, *, at_us: int, now_us: int) -> bool:
 
 class HotlistIndex:
     def __init__(self) -> None:
-        self._exact: dict[str, tuple[IndexedEntry, ...]] = {}
         self._fuzzy: dict[str, tuple[IndexedEntry, ...]] = {}
         self._by_id: dict[str, IndexedEntry] = {}
         self._lock = threading.Lock()  # writers only; readers never wait
@@ -63,7 +63,6 @@ class HotlistIndex:
             if old is not None:
                 self._drop(old)
             self._by_id[e.entry_id] = e
-            self._exact[e.plate] = (*self._exact.get(e.plate, ()), e)
             key = confusable_key(e.plate)
             self._fuzzy[key] = (*self._fuzzy.get(key, ()), e)
 
@@ -80,27 +79,27 @@ class HotlistIndex:
         return len(ids)
 
     def _drop(self, e: IndexedEntry) -> None:
-        for table, key in ((self._exact, e.plate), (self._fuzzy, confusable_key(e.plate))):
-            rest = tuple(x for x in table.get(key, ()) if x.entry_id != e.entry_id)
-            if rest:
-                table[key] = rest
-            else:
-                table.pop(key, None)
+        key = confusable_key(e.plate)
+        rest = tuple(x for x in self._fuzzy.get(key, ()) if x.entry_id != e.entry_id)
+        if rest:
+            self._fuzzy[key] = rest
+        else:
+            self._fuzzy.pop(key, None)
 
     def match(
         self, plate: str, country: str | None, *, at_us: int, now_us: int
     ) -> list[tuple[IndexedEntry, MatchKind]]:
         """Entries a read matches: exact ones, then confusable ("possible") ones."""
-        out: list[tuple[IndexedEntry, MatchKind]] = []
-        for e in self._exact.get(plate, ()):
-            if countries_agree(country, e.country) and is_live(e, at_us=at_us, now_us=now_us):
-                out.append((e, MatchKind.EXACT))
-        for e in self._fuzzy.get(confusable_key(plate), ()):
-            if (
-                e.plate != plate
-                and len(e.plate) == len(plate)
-                and countries_agree(country, e.country)
-                and is_live(e, at_us=at_us, now_us=now_us)
-            ):
-                out.append((e, MatchKind.POSSIBLE))
-        return out
+        candidates = self._fuzzy.get(confusable_key(plate))
+        if candidates is None:  # the usual case: one look-up and done
+            return []
+        exact: list[tuple[IndexedEntry, MatchKind]] = []
+        possible: list[tuple[IndexedEntry, MatchKind]] = []
+        for e in candidates:
+            if not (countries_agree(country, e.country) and is_live(e, at_us=at_us, now_us=now_us)):
+                continue
+            if e.plate == plate:
+                exact.append((e, MatchKind.EXACT))
+            elif len(e.plate) == len(plate):
+                possible.append((e, MatchKind.POSSIBLE))
+        return exact + possible
