@@ -24,3 +24,17 @@ def test_bench_ingest_prints_the_contract_keys() -> None:
         result["reads_per_s"] / result["store_ceiling_reads_per_s"], abs=0.01
     )
     assert result["reads_per_run"] == 4000
+
+
+def test_bench_hits_prints_the_contract_keys() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "kruispunt", "bench", "hits", "--json", "--entries", "2000",
+         "--background", "200", "--probes", "10", "--match-sizes", "1000,2000"],
+        capture_output=True, text=True, timeout=300, check=True,
+    )  # fmt: skip
+    result = json.loads(out.stdout)
+    for key in ("p50_ms", "p95_ms", "p99_ms", "background_reads_per_s", "peak_rss_mb"):
+        assert isinstance(result[key], int | float) and result[key] > 0, key
+    assert result["hotlist_entries"] == 2000
+    assert result["probes_received"] == result["probes"] == 10
+    assert result["p50_ms"] <= result["p95_ms"] <= result["p99_ms"]

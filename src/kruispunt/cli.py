@@ -253,13 +253,17 @@ def bench_hits(
     background: Annotated[int, typer.Option(help="Background reads per second.")] = 5000,
     probes: Annotated[int, typer.Option(help="Probe reads of hotlisted plates.")] = 400,
     probe_every: Annotated[float, typer.Option(help="Seconds between probes.")] = 0.05,
+    match_sizes: Annotated[
+        str, typer.Option(help="Index sizes for the matching-cost comparison.")
+    ] = "10000,1000000",
 ) -> None:
     """Hit latency from a camera's POST to another zone's WebSocket, under background load."""
     from kruispunt.bench.hits import run_hits_bench
 
     result = run_hits_bench(
-        entries=entries, background=background, probes=probes, probe_every_s=probe_every
-    )
+        entries=entries, background=background, probes=probes, probe_every_s=probe_every,
+        match_sizes=tuple(int(s) for s in match_sizes.split(",") if s.strip()),
+    )  # fmt: skip
     print(json.dumps(result, indent=None if as_json else 2))
 
 

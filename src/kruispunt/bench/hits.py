@@ -234,7 +234,12 @@ def matching_cost(
 
 
 def run_hits_bench(
-    *, entries: int, background: int, probes: int, probe_every_s: float
+    *,
+    entries: int,
+    background: int,
+    probes: int,
+    probe_every_s: float,
+    match_sizes: tuple[int, ...] = (10_000, 1_000_000),
 ) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="kruispunt-bench-hits-") as tmp:
         workdir = Path(tmp)
@@ -271,6 +276,6 @@ def run_hits_bench(
         hotlist_import_s=round(import_s, 1),
         node_ready_s=round(ready_s, 1),
         subscriber="operator of pz5369 on the WebSocket; entries owned by pz5364, scope network",
-        **matching_cost(),
+        **matching_cost(match_sizes),
     )
     return result
