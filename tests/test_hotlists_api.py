@@ -106,8 +106,11 @@ async def test_create_read_and_delete_an_entry(env: Env) -> None:
     assert entry["plate"] == "1ABC123" and entry["id"].startswith("e-")
     assert entry["expires_at"].endswith("Z") and entry["created_by"] == "op"
     assert live(env, "1ABC123")
-    one = await c.get(f"/api/v1/hotlists/stolen/entries/{entry['id']}", headers=t["analyst"])
+    one = await c.get(f"/api/v1/hotlists/stolen/entries/{entry['id']}", headers=t["op"])
     assert one.json() == entry
+    # Same zone, no need to know: an analyst may not browse the entries.
+    denied = await c.get(f"/api/v1/hotlists/stolen/entries/{entry['id']}", headers=t["analyst"])
+    assert denied.status_code == 403
     page = (await c.get("/api/v1/hotlists/stolen/entries", headers=t["admin"])).json()
     assert page == {"entries": [entry], "next_after": None}
     by_plate = await c.get(
@@ -147,9 +150,11 @@ async def test_bad_entries_answer_400_with_a_code(
 async def test_need_to_know(env: Env) -> None:
     c, t = env.client, env.tokens
     await c.post("/api/v1/hotlists/stolen/entries", json=entry_json(), headers=t["op"])
-    # another zone sees that the list exists, not what is on it
-    listed = (await c.get("/api/v1/hotlists", headers=t["other"])).json()
-    assert [(x["hotlist"]["id"], x["entries"]) for x in listed] == [("stolen", None)]
+    # another zone (and a same-zone analyst) does not even see that the list exists
+    for who in ("other", "analyst"):
+        assert (await c.get("/api/v1/hotlists", headers=t[who])).json() == []
+    listed = (await c.get("/api/v1/hotlists", headers=t["op"])).json()
+    assert [(x["hotlist"]["id"], x["entries"]) for x in listed] == [("stolen", 1)]
     for path in ("/entries", "/export"):
         resp = await c.get(f"/api/v1/hotlists/stolen{path}", headers=t["other"])
         assert resp.status_code == 403 and resp.json()["error"]["code"] == "forbidden"
@@ -261,7 +266,9 @@ async def test_csv_import_and_export(env: Env) -> None:
     report = resp.json()
     assert (report["imported"], report["rejected"]) == (2, 1)
     assert [(e["line"], e["reason"]) for e in report["errors"]] == [(3, "legal_basis_missing")]
-    exported = await c.get("/api/v1/hotlists/stolen/export", headers=t["analyst"])
+    denied = await c.get("/api/v1/hotlists/stolen/export", headers=t["analyst"])
+    assert denied.status_code == 403
+    exported = await c.get("/api/v1/hotlists/stolen/export", headers=t["op"])
     assert exported.status_code == 200 and exported.headers["content-type"].startswith("text/csv")
     lines = exported.text.splitlines()
     assert lines[0] == ",".join(COLUMNS) and len(lines) == 3

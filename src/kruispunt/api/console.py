@@ -104,7 +104,7 @@ async def next_cameras(camera_id: str, request: Request) -> Response:
     if origin is None:
         return error_response(404, "unknown_camera", f"no camera {camera_id!r}")
     raw = request.query_params.get("limit", "5")
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_NEXT:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_NEXT:
         return error_response(400, "bad_query", f"limit must be between 1 and {MAX_NEXT}")
     found = nearest_cameras(origin, registry.all(), int(raw))
     return json_response(NextCameras(camera_id=camera_id, cameras=found))

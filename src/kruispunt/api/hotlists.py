@@ -123,7 +123,7 @@ def _int_param(request: Request, name: str, default: int, high: int) -> int:
     raw = request.query_params.get(name)
     if not raw:
         return default
-    if not raw.isdigit() or int(raw) > high:
+    if not (raw.isascii() and raw.isdigit()) or int(raw) > high:
         raise BadRequest(f"{name} must be an integer from 0 to {high}")
     return int(raw)
 
@@ -158,8 +158,13 @@ async def list_hotlists(request: Request) -> Response:
     if isinstance(principal, Response):
         return principal
     service = _service(request)
+    # Only the lists the caller may read: a list's name can tip off as much as its entries.
     reads = await asyncio.to_thread(
-        lambda: [_read(service, lst, principal) for lst in service.lists()]
+        lambda: [
+            _read(service, lst, principal)
+            for lst in service.lists()
+            if service.may_read(lst.id, principal)
+        ]
     )
     return json_response(reads)
 
@@ -515,7 +520,10 @@ async def export_entries(list_id: str, request: Request) -> Response:
     if isinstance(principal, Response):
         return principal
     try:
-        chunks: Iterator[str] = _service(request).export_csv(list_id, actor=principal)
+        # Off the event loop: the export's audit record waits for the writer.
+        chunks: Iterator[str] = await asyncio.to_thread(
+            _service(request).export_csv, list_id, actor=principal
+        )
     except HotlistError as exc:
         return _refusal(exc)
     return StreamingResponse(

@@ -24,7 +24,7 @@ nothing. On 429 or 503, wait `Retry-After` seconds and resend the same batch.
 
 async def _read_body(request: Request, limit: int) -> bytes | None:
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
         return None
     chunks: list[bytes] = []
     size = 0
@@ -61,7 +61,8 @@ async def ingest_reads(request: Request) -> Response:
     try:
         camera_id = service.authenticate(request.headers.get("authorization"))
         declared = request.headers.get("content-length")
-        reserved = service.reserve_body(int(declared) if declared and declared.isdigit() else None)
+        valid = declared is not None and declared.isascii() and declared.isdigit()
+        reserved = service.reserve_body(int(declared) if valid and declared else None)
         if not reserved:
             raise service.saturated()
         body = await _read_body(request, service.config.max_body_bytes)

@@ -48,6 +48,7 @@ class HotlistIndex:
     def __init__(self) -> None:
         self._fuzzy: dict[str, tuple[IndexedEntry, ...]] = {}
         self._by_id: dict[str, IndexedEntry] = {}
+        self._by_list: dict[str, set[str]] = {}
         self._lock = threading.Lock()  # writers only; readers never wait
 
     def __len__(self) -> int:
@@ -60,20 +61,27 @@ class HotlistIndex:
     def put(self, e: IndexedEntry) -> None:
         with self._lock:
             old = self._by_id.get(e.entry_id)
-            if old is not None:
-                self._drop(old)
-            self._by_id[e.entry_id] = e
             key = confusable_key(e.plate)
-            self._fuzzy[key] = (*self._fuzzy.get(key, ()), e)
+            if old is not None and confusable_key(old.plate) != key:
+                self._drop(old)
+            # One assignment per slot: a read matched meanwhile sees the old or the new entry,
+            # never neither.
+            rest = (x for x in self._fuzzy.get(key, ()) if x.entry_id != e.entry_id)
+            self._fuzzy[key] = (*rest, e)
+            self._by_id[e.entry_id] = e
+            if old is not None and old.list_id != e.list_id:
+                self._by_list.get(old.list_id, set()).discard(e.entry_id)
+            self._by_list.setdefault(e.list_id, set()).add(e.entry_id)
 
     def remove(self, entry_id: str) -> None:
         with self._lock:
             old = self._by_id.pop(entry_id, None)
             if old is not None:
                 self._drop(old)
+                self._by_list.get(old.list_id, set()).discard(entry_id)
 
     def remove_list(self, list_id: str) -> int:
-        ids = [e.entry_id for e in self._by_id.values() if e.list_id == list_id]
+        ids = list(self._by_list.get(list_id, ()))
         for entry_id in ids:
             self.remove(entry_id)
         return len(ids)

@@ -1,8 +1,9 @@
 """Who may read and change a hotlist (pure rules).
 
 A list is its owner zone's business: the zone's operators, zone chiefs and investigators
-change it, any user of the zone reads it, and the network admin may do both. Other zones
-learn about an entry only through the hits it raises (need to know), never by browsing.
+read and change it, and the network admin may do both. Nobody else browses it (entries hold
+plates and covert observations: a traffic officer, analyst or municipality of the same zone has
+no need to know them). Other zones learn about an entry only through the hits it raises.
 """
 
 from __future__ import annotations
@@ -20,4 +21,4 @@ def may_change(principal: Principal, owner_zone_id: str) -> bool:
 
 
 def may_read_entries(principal: Principal, lst: HotlistList) -> bool:
-    return principal.role == Role.ADMIN or principal.zone_id == lst.owner_zone_id
+    return may_change(principal, lst.owner_zone_id)
