@@ -24,6 +24,7 @@ from kruispunt.hits.policy import (
     audience_of,
     is_active,
     may_receive,
+    role_receives,
     view_for,
 )
 from kruispunt.hits.store import HitError, HitStore, UnknownHit
@@ -133,13 +134,18 @@ def build_stats(
     until_us: int,
 ) -> HitStats:
     """Per receiving zone and per list. The caller's own zone only, unless admin or zone chief
-    (every zone). A covert hit counts in its owner zone's row (its only audience) and in its
-    list's row only for the owner zone."""
+    (every zone). A covert hit counts only for the people who receive it (its owner zone's
+    operators, chiefs and investigators): no other statistic may reveal it."""
     everything = principal.role in STATS_ALL_ROLES
     by_zone: dict[str, list[tuple[Hit, int | None]]] = defaultdict(list)
     by_list: dict[tuple[str, str], list[tuple[Hit, int | None]]] = defaultdict(list)
     for row in rows:
         hit = row[0]
+        if hit.category in COVERT_CATEGORIES and not (
+            principal.zone_id == hit.owner_zone_id
+            and role_receives(principal.role, hit.category)
+        ):
+            continue  # no count anywhere may reveal that a covert entry hit
         zones = audience_of(hit, network_zone_ids)
         for zone in zones:
             if everything or zone == principal.zone_id:
