@@ -306,3 +306,18 @@ def test_cli_imports_with_located_errors_and_exports(tmp_path: Path) -> None:
         node.stop()
     assert [r.action for r in records] == ["hotlist.create", "hotlist.import", "hotlist.export"]
     assert records[1].actor.startswith("cli:") and records[1].detail["imported"] == 1
+
+
+def test_a_partners_scope_may_name_known_partners_only() -> None:
+    from kruispunt.hotlists.errors import EntryInvalid
+    from kruispunt.hotlists.models import Scope, ScopeKind
+    from kruispunt.hotlists.validation import check_scope
+
+    known = frozenset({"pz5364", "nl-politie-zeeland-west-brabant"})
+    check_scope(Scope(kind=ScopeKind.PARTNERS, zones=("nl-politie-zeeland-west-brabant",)), known)
+    check_scope(Scope(kind=ScopeKind.PARTNERS), known)
+    with pytest.raises(EntryInvalid) as info:
+        check_scope(Scope(kind=ScopeKind.PARTNERS, zones=("somewhere",)), known)
+    assert info.value.code == "scope_zone_unknown"
+    with pytest.raises(EntryInvalid):
+        check_scope(Scope(kind=ScopeKind.NETWORK, zones=("pz5364",)), known)

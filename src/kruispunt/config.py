@@ -103,6 +103,9 @@ class ServerConfig(Strict):
 
 
 class HotlistsConfig(Strict):
+    partner_ids: tuple[str, ...] = Field(
+        (), description="Partner networks that may own lists and be named in a partners scope."
+    )
     max_expiry_days: int = Field(
         366, ge=1, le=3660, description="How far ahead an entry's weed date may lie."
     )

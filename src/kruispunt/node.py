@@ -71,6 +71,7 @@ class Node:
         self.hotlists = HotlistService(
             self.store, self.writer, self.index, zone_ids,
             max_expiry_days=config.hotlists.max_expiry_days,
+            partner_ids=config.hotlists.partner_ids,
         )  # fmt: skip
         self.hit_store = HitStore(self.store)
         self.hits = HitService(

@@ -142,8 +142,7 @@ def build_stats(
     for row in rows:
         hit = row[0]
         if hit.category in COVERT_CATEGORIES and not (
-            principal.zone_id == hit.owner_zone_id
-            and role_receives(principal.role, hit.category)
+            principal.zone_id == hit.owner_zone_id and role_receives(principal.role, hit.category)
         ):
             continue  # no count anywhere may reveal that a covert entry hit
         zones = audience_of(hit, network_zone_ids)

@@ -242,7 +242,15 @@ def parse_entry(
 
 
 def check_scope(scope: Scope, zone_ids: frozenset[str]) -> None:
-    if scope.kind == ScopeKind.NAMED_ZONES:
+    """named_zones names network zones; partners may name the partner networks that receive
+    it besides the whole network (known ids only)."""
+    if scope.kind == ScopeKind.PARTNERS:
+        unknown = sorted(set(scope.zones) - zone_ids)
+        if unknown:
+            raise EntryInvalid(
+                f"scope: unknown partner(s) {', '.join(unknown)}", "scope_zone_unknown"
+            )
+    elif scope.kind == ScopeKind.NAMED_ZONES:
         if not scope.zones:
             raise EntryInvalid("scope: named_zones needs at least one zone", "scope_zones_missing")
         unknown = sorted(set(scope.zones) - zone_ids)
@@ -250,7 +258,8 @@ def check_scope(scope: Scope, zone_ids: frozenset[str]) -> None:
             raise EntryInvalid(f"scope: unknown zone(s) {', '.join(unknown)}", "scope_zone_unknown")
     elif scope.zones:
         raise EntryInvalid(
-            f"scope: zones are only for named_zones, not {scope.kind}", "scope_invalid"
+            f"scope: zones are only for named_zones and partners, not {scope.kind}",
+            "scope_invalid",
         )
 
 
