@@ -41,6 +41,11 @@ class Processor(abc.ABC):
         """Store the derived records and move the cursor from ``from_cursor`` to ``cursor``,
         atomically (runs on the writer thread). What it returns goes to ``after_commit``."""
 
+    def wants_commit(self, derived: Any, from_cursor: int) -> bool:
+        """False: nothing worth a transaction yet (the runner skips the writer round trip
+        and ``commit`` gets the skipped slices' reads with the next one)."""
+        return True
+
     def after_commit(self, committed: Any) -> None:  # noqa: B027 (optional hook)
         """Called on the processor's thread once the commit is durable (e.g. publish hits)."""
 
@@ -104,6 +109,10 @@ class ProcessorRunner:
         old_cursor, new_cursor = self.cursor, reads[-1].seq
         name = self.processor.name
         processor = self.processor
+        if not processor.wants_commit(derived, old_cursor):
+            self.cursor = new_cursor
+            self.processed += len(reads)
+            return len(reads)
         committed = self._writer.call(
             lambda s: processor.commit(s, old_cursor, new_cursor, derived),
             urgent=processor.urgent_commit,
@@ -135,5 +144,6 @@ class ProcessorRunner:
             if done == 0:
                 self._wake.wait(self._idle)
                 self._wake.clear()
-            elif self.processor.min_interval_s:
+            elif self.processor.min_interval_s and done < self._batch:
+                # Caught up: let reads gather. Behind: go on at once.
                 self._stop.wait(self.processor.min_interval_s)

@@ -159,6 +159,11 @@ class HotlistMatcher(Processor):
         self._flushed_at = self._monotonic()
         return new
 
+    def wants_commit(self, derived: Sequence[Hit], from_cursor: int) -> bool:
+        if self._stored_cursor is None:
+            self._stored_cursor = from_cursor  # what the store holds until the next commit
+        return bool(derived) or self._monotonic() - self._flushed_at >= self._cursor_flush_s
+
     def after_commit(self, committed: list[Hit]) -> None:
         if committed:
             self._on_hits(committed)
