@@ -146,9 +146,21 @@
     } else if (message.type === "hit_update") {
       if (state.hits.has(message.hit.id)) show(message.hit);
     } else if (message.type === "resync") {
-      // This console fell behind: the missed hits follow, re-read from the store.
+      // This console fell behind: the missed hits follow, re-read from the store; status
+      // changes of the hits already on screen may have been lost with the gap: re-read them.
       setConn("live (" + state.via + ", caught up after a gap)", "live");
+      refreshShown();
     }
+  }
+
+  function refreshShown() {
+    state.hits.forEach(function (entry, id) {
+      if (entry.view.status === "closed") return;
+      request("hits/" + encodeURIComponent(id))
+        .then(function (resp) { return resp.ok ? resp.json() : null; })
+        .then(function (detail) { if (detail) show(detail.hit); })
+        .catch(function () { /* the next update or a reload will tell */ });
+    });
   }
 
   function zoneName(id) { return data.zones[id] || id; }
