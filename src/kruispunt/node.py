@@ -25,10 +25,11 @@ from kruispunt.live.webhooks import WebhookDispatcher, WebhookStore
 from kruispunt.processors.base import Processor, ProcessorRunner
 from kruispunt.processors.hotlist_matcher import HotlistMatcher
 from kruispunt.processors.traffic_counts import PROCESSORS
-from kruispunt.registry import CameraRegistry, hash_token, new_token
+from kruispunt.registry import CameraRegistry
 from kruispunt.retention import days_to_drop
 from kruispunt.store.base import ReadStore
 from kruispunt.store.sqlite import SqliteStore
+from kruispunt.tokens import hash_token, new_token
 from kruispunt.writer import Writer
 
 log = logging.getLogger(__name__)

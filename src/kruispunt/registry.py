@@ -7,28 +7,19 @@ keep them unreadable at rest (argon2 is for passwords people choose).
 
 from __future__ import annotations
 
-import hashlib
 import hmac
-import secrets
 import threading
 from collections.abc import Iterable
 
 from kruispunt.domain.cameras import Camera, validate_camera
 from kruispunt.store.base import CameraRecord
+from kruispunt.tokens import hash_token
 
 
 class CameraInvalid(ValueError):
     def __init__(self, problems: list[str]):
         super().__init__("; ".join(problems))
         self.problems = problems
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def new_token() -> str:
-    return secrets.token_urlsafe(32)
 
 
 class CameraRegistry:
@@ -79,11 +70,12 @@ class CameraRegistry:
         return camera_id in self._hash_of
 
     def camera_for_token(self, token: str) -> Camera | None:
-        cam_id = self._by_token_hash.get(hash_token(token))
+        digest = hash_token(token)
+        cam_id = self._by_token_hash.get(digest)
         if cam_id is None:
             return None
         # Constant-time confirmation; the dict look-up above only finds the candidate.
-        if not hmac.compare_digest(self._hash_of.get(cam_id, ""), hash_token(token)):
+        if not hmac.compare_digest(self._hash_of.get(cam_id, ""), digest):
             return None
         return self._cameras.get(cam_id)
 

@@ -16,9 +16,7 @@ Errors::
 
 from __future__ import annotations
 
-import hashlib
 import hmac
-import secrets
 import sqlite3
 import threading
 import time
@@ -28,7 +26,9 @@ import msgspec
 
 from kruispunt.access.principals import Principal, Role, User
 from kruispunt.audit import write_audit
+from kruispunt.errors import Refused
 from kruispunt.store.sqlite import SqliteStore
+from kruispunt.tokens import hash_token, new_token
 from kruispunt.writer import Writer
 
 SYSTEM = Principal(user_id="system", zone_id="network", role=Role.ADMIN)
@@ -38,13 +38,8 @@ _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(User)
 
 
-class UserError(Exception):
+class UserError(Refused):
     code = "user_error"
-
-    def __init__(self, message: str, code: str | None = None):
-        super().__init__(message)
-        if code is not None:
-            self.code = code
 
 
 class UserInvalid(UserError):
@@ -53,22 +48,17 @@ class UserInvalid(UserError):
 
 class UserForbidden(UserError):
     code = "forbidden"
+    status = 403
 
 
 class UserNotFound(UserError):
     code = "unknown_user"
+    status = 404
 
 
 class UserExists(UserError):
     code = "user_exists"
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def new_token() -> str:
-    return secrets.token_urlsafe(32)
+    status = 409
 
 
 def _now_us() -> int:

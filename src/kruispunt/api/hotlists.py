@@ -20,13 +20,9 @@ from starlette.responses import Response, StreamingResponse
 from kruispunt.access.auth import AuthError, principal_from_request
 from kruispunt.access.principals import Principal
 from kruispunt.api import schema
-from kruispunt.api.errors import error_response, json_response
+from kruispunt.api.errors import error_response, json_response, refusal_response
 from kruispunt.hotlists.errors import (
-    CsvInvalid,
-    EntryInvalid,
-    HotlistConflict,
     HotlistError,
-    HotlistForbidden,
     HotlistNotFound,
 )
 from kruispunt.hotlists.importer import ImportReport
@@ -96,10 +92,6 @@ _entry_decoder = msgspec.json.Decoder(EntryIn)
 _AUTH = (ErrorOut, "No or unknown token")
 _FORBIDDEN = (ErrorOut, "Not the owner zone (or not a role that may change lists)")
 _UNKNOWN = (ErrorOut, "`unknown_list` or `unknown_entry`")
-_STATUS: tuple[tuple[type[HotlistError], int], ...] = (
-    (EntryInvalid, 400), (CsvInvalid, 400), (HotlistForbidden, 403), (HotlistNotFound, 404),
-    (HotlistConflict, 409),
-)  # fmt: skip
 
 
 def _service(request: Request) -> HotlistService:
@@ -112,11 +104,6 @@ def _auth(request: Request) -> Principal | Response:
         return principal_from_request(request)
     except AuthError as exc:
         return error_response(exc.status, exc.code, exc.message)
-
-
-def _refusal(exc: HotlistError) -> Response:
-    status = next((s for cls, s in _STATUS if isinstance(exc, cls)), 400)
-    return error_response(status, exc.code, exc.message)
 
 
 def _int_param(request: Request, name: str, default: int, high: int) -> int:
@@ -200,7 +187,7 @@ async def create_hotlist(request: Request) -> Response:
     try:
         created = await asyncio.to_thread(_service(request).create_list, lst, actor=principal)
     except HotlistError as exc:
-        return _refusal(exc)
+        return refusal_response(exc)
     return json_response(HotlistRead(hotlist=created, entries=0), 201)
 
 
@@ -253,7 +240,7 @@ async def update_hotlist(list_id: str, request: Request) -> Response:
         updated = await asyncio.to_thread(service.update_list, lst, actor=principal)
         return json_response(await asyncio.to_thread(_read, service, updated, principal))
     except HotlistError as exc:
-        return _refusal(exc)
+        return refusal_response(exc)
 
 
 @router.delete(
@@ -269,7 +256,7 @@ async def delete_hotlist(list_id: str, request: Request) -> Response:
     try:
         await asyncio.to_thread(_service(request).delete_list, list_id, actor=principal)
     except HotlistError as exc:
-        return _refusal(exc)
+        return refusal_response(exc)
     return Response(status_code=204)
 
 
@@ -303,7 +290,7 @@ async def list_entries(list_id: str, request: Request) -> Response:
             plate=normalise(plate) if plate else None,
         )  # fmt: skip
     except HotlistError as exc:
-        return _refusal(exc)
+        return refusal_response(exc)
     return json_response(
         EntryPageRead(entries=[EntryRead.of(e) for e in page.entries], next_after=page.next_after)
     )
@@ -343,7 +330,7 @@ async def add_entry(list_id: str, request: Request) -> Response:
             retro_days=retro_days,
         )  # fmt: skip
     except HotlistError as exc:
-        return _refusal(exc)
+        return refusal_response(exc)
     return json_response(EntryRead.of(entry), 201)
 
 
@@ -376,7 +363,7 @@ async def get_entry(list_id: str, entry_id: str, request: Request) -> Response:
     try:
         entry = await asyncio.to_thread(_entry_of, _service(request), list_id, entry_id, principal)
     except HotlistError as exc:
-        return _refusal(exc)
+        return refusal_response(exc)
     return json_response(EntryRead.of(entry))
 
 
@@ -408,7 +395,7 @@ async def replace_entry(list_id: str, entry_id: str, request: Request) -> Respon
             _service(request).replace_entry, list_id, entry_id, draft, actor=principal
         )
     except HotlistError as exc:
-        return _refusal(exc)
+        return refusal_response(exc)
     return json_response(EntryRead.of(entry))
 
 
@@ -434,7 +421,7 @@ async def delete_entry(list_id: str, entry_id: str, request: Request) -> Respons
     try:
         await asyncio.to_thread(delete)
     except HotlistError as exc:
-        return _refusal(exc)
+        return refusal_response(exc)
     return Response(status_code=204)
 
 
@@ -491,7 +478,7 @@ async def import_entries(list_id: str, request: Request) -> Response:
     try:
         service.changeable(list_id, principal)  # refuse before reading a large body
     except HotlistError as exc:
-        return _refusal(exc)
+        return refusal_response(exc)
     try:
         spool = await _spool(request)
     except BadRequest as exc:
@@ -502,7 +489,7 @@ async def import_entries(list_id: str, request: Request) -> Response:
                 service.import_csv, list_id, spool, actor=principal, replace=replace
             )
     except HotlistError as exc:
-        return _refusal(exc)
+        return refusal_response(exc)
     return json_response(report)
 
 
@@ -525,7 +512,7 @@ async def export_entries(list_id: str, request: Request) -> Response:
             _service(request).export_csv, list_id, actor=principal
         )
     except HotlistError as exc:
-        return _refusal(exc)
+        return refusal_response(exc)
     return StreamingResponse(
         chunks,
         media_type="text/csv; charset=utf-8",

@@ -27,7 +27,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from kruispunt.access.auth import AuthError, principal_for, principal_from_request, token_of
 from kruispunt.access.principals import Principal, Role
 from kruispunt.api import schema
-from kruispunt.api.errors import error_response, json_response
+from kruispunt.api.errors import error_response, json_response, refusal_response
 from kruispunt.ingest.wire import ErrorOut
 from kruispunt.live.hub import HitHub, Message, Subscription, SubscriptionClosed
 from kruispunt.live.webhooks import (
@@ -35,9 +35,6 @@ from kruispunt.live.webhooks import (
     Webhook,
     WebhookDispatcher,
     WebhookError,
-    WebhookForbidden,
-    WebhookInvalid,
-    WebhookNotFound,
     WebhookStore,
 )
 
@@ -243,11 +240,6 @@ def _stats(request: Request, hook_id: str) -> DeliveryStats | None:
     return None if dispatcher is None else dispatcher.stats.get(hook_id)
 
 
-def _webhook_error(exc: WebhookError) -> Response:
-    status = {WebhookInvalid: 400, WebhookForbidden: 403, WebhookNotFound: 404}
-    return error_response(status.get(type(exc), 400), exc.code, str(exc))
-
-
 def _manager(request: Request) -> Principal | Response:
     try:
         principal = principal_from_request(request)
@@ -286,7 +278,7 @@ async def create_webhook(request: Request) -> Response:
             _webhooks(request).create, zone_id, body.url, actor=principal
         )
     except WebhookError as exc:
-        return _webhook_error(exc)
+        return refusal_response(exc)
     return json_response(WebhookCreated(webhook=hook, secret=secret), 201)
 
 
@@ -332,5 +324,5 @@ async def delete_webhook(webhook_id: str, request: Request) -> Response:
     try:
         await asyncio.to_thread(_webhooks(request).delete, webhook_id, actor=principal)
     except WebhookError as exc:
-        return _webhook_error(exc)
+        return refusal_response(exc)
     return Response(status_code=204)

@@ -17,13 +17,10 @@ from kruispunt.access.auth import AuthError, principal_from_request, require_adm
 from kruispunt.access.principals import Principal, Role, User
 from kruispunt.access.users import (
     UserError,
-    UserExists,
-    UserForbidden,
-    UserNotFound,
     UserService,
 )
 from kruispunt.api import schema
-from kruispunt.api.errors import error_response, json_response
+from kruispunt.api.errors import error_response, json_response, refusal_response
 from kruispunt.ingest.wire import ErrorOut
 
 router = APIRouter(tags=["users"])
@@ -70,17 +67,6 @@ def _auth(request: Request, *, admin: bool = False) -> Principal | Response:
     except AuthError as exc:
         return error_response(exc.status, exc.code, exc.message)
     return principal
-
-
-def user_refusal(exc: UserError) -> Response:
-    status = 400
-    if isinstance(exc, UserForbidden):
-        status = 403
-    elif isinstance(exc, UserNotFound):
-        status = 404
-    elif isinstance(exc, UserExists):
-        status = 409
-    return error_response(status, exc.code, str(exc))
 
 
 @router.get(
@@ -133,7 +119,7 @@ async def create_user(request: Request) -> Response:
     try:
         token = await asyncio.to_thread(_service(request).create, user, actor=principal)
     except UserError as exc:
-        return user_refusal(exc)
+        return refusal_response(exc)
     return json_response(UserCreated(user=user, token=token), 201)
 
 
@@ -173,7 +159,7 @@ async def issue_token(user_id: str, request: Request) -> Response:
     try:
         token = await asyncio.to_thread(_service(request).issue_token, user_id, actor=principal)
     except UserError as exc:
-        return user_refusal(exc)
+        return refusal_response(exc)
     return json_response(UserToken(user_id=user_id, token=token))
 
 
@@ -191,5 +177,5 @@ async def deactivate_user(user_id: str, request: Request) -> Response:
     try:
         user = await asyncio.to_thread(_service(request).deactivate, user_id, actor=principal)
     except UserError as exc:
-        return user_refusal(exc)
+        return refusal_response(exc)
     return json_response(user)

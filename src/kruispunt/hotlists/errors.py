@@ -10,15 +10,11 @@ HotlistError
 
 from __future__ import annotations
 
+from kruispunt.errors import Refused
 
-class HotlistError(Exception):
+
+class HotlistError(Refused):
     code = "hotlist_error"
-
-    def __init__(self, message: str, code: str | None = None):
-        super().__init__(message)
-        self.message = message
-        if code is not None:
-            self.code = code
 
 
 class EntryInvalid(HotlistError):
@@ -31,11 +27,14 @@ class CsvInvalid(HotlistError):
 
 class HotlistForbidden(HotlistError):
     code = "forbidden"
+    status = 403
 
 
 class HotlistNotFound(HotlistError):
     code = "unknown_list"
+    status = 404
 
 
 class HotlistConflict(HotlistError):
     code = "conflict"
+    status = 409

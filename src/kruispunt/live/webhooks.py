@@ -39,6 +39,7 @@ import msgspec
 
 from kruispunt.access.principals import Principal, Role
 from kruispunt.audit import write_audit
+from kruispunt.errors import Refused
 from kruispunt.hits import policy
 from kruispunt.hits.models import Hit
 from kruispunt.live.hub import HitSource, MayReceive, ViewFor
@@ -85,7 +86,7 @@ def backoff_delays(base_s: float, cap_s: float, attempts: int) -> list[float]:
 
 
 # -- the registry -----------------------------------------------------------------------------
-class WebhookError(Exception):
+class WebhookError(Refused):
     code = "webhook_error"
 
 
@@ -95,10 +96,12 @@ class WebhookInvalid(WebhookError):
 
 class WebhookForbidden(WebhookError):
     code = "forbidden"
+    status = 403
 
 
 class WebhookNotFound(WebhookError):
     code = "not_found"
+    status = 404
 
 
 class Webhook(msgspec.Struct, frozen=True, kw_only=True):
