@@ -1,4 +1,5 @@
-"""Shared fixtures: a real node on a real SQLite file, the real ASGI app in-process."""
+"""Shared fixtures: a real node on a real SQLite file (or, for tests marked
+``on_both_engines``, also on the real PostgreSQL server), the real ASGI app in-process."""
 
 from __future__ import annotations
 
@@ -15,6 +16,10 @@ from kruispunt.api.app import create_app
 from kruispunt.config import Config, load_config
 from kruispunt.domain.cameras import Camera, Purpose
 from kruispunt.node import Node
+from kruispunt.store.postgres import PgStore
+from kruispunt.store.sql import SqlStore
+from kruispunt.store.sqlite import SqliteStore
+from tests.backends import require_postgres, unique_name
 
 ADMIN = "test-admin-token"
 
@@ -68,9 +73,60 @@ def batch_json(camera_id: str, reads: list[dict[str, Any]]) -> bytes:
     return msgspec.json.encode({"version": 1, "camera_id": camera_id, "reads": reads})
 
 
+ENGINES = ("sqlite", "postgresql")
+# Put on a module (pytestmark) or test: it runs once on SQLite and once on real PostgreSQL.
+on_both_engines = pytest.mark.both_engines
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    # Only tests that use a node (or its config) run twice; pure tests in the module once.
+    if metafunc.definition.get_closest_marker("both_engines") and (
+        "engine" in metafunc.fixturenames
+    ):
+        metafunc.parametrize("engine", ENGINES, indirect=True)
+
+
 @pytest.fixture
-def config(tmp_path: Path) -> Config:
-    return make_config(tmp_path)
+def engine(request: pytest.FixtureRequest) -> str:
+    """The store engine of the ``config`` fixture: SQLite unless a test asks for both."""
+    return str(getattr(request, "param", "sqlite"))
+
+
+def drop_pg_schema(url: str, schema: str) -> None:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@pytest.fixture(params=ENGINES)
+def sql_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlStore]:
+    """An open, empty store on each engine in turn (SQLite file, real PostgreSQL schema)."""
+    store: SqlStore
+    if request.param == "sqlite":
+        store = SqliteStore(tmp_path / "s.sqlite", synchronous="NORMAL")
+        store.open()
+        yield store
+        store.close()
+        return
+    url = require_postgres()
+    schema = unique_name("kp_test")
+    store = PgStore(url, schema=schema, pool_size=2)
+    store.open()
+    yield store
+    store.close()
+    drop_pg_schema(url, schema)
+
+
+@pytest.fixture
+def config(tmp_path: Path, engine: str) -> Iterator[Config]:
+    if engine == "sqlite":
+        yield make_config(tmp_path)
+        return
+    url = require_postgres()
+    schema = unique_name("kp_test")
+    yield make_config(tmp_path, store={"url": url, "pg_schema": schema})
+    drop_pg_schema(url, schema)
 
 
 @pytest.fixture

@@ -7,7 +7,9 @@ import msgspec
 
 from kruispunt.camera_files import dump_cameras_csv, dump_cameras_geojson
 from kruispunt.node import Node
-from tests.conftest import ADMIN, make_camera
+from tests.conftest import ADMIN, make_camera, on_both_engines
+
+pytestmark = on_both_engines
 
 ADMIN_H = {"Authorization": f"Bearer {ADMIN}"}
 

@@ -20,9 +20,12 @@ from kruispunt.hits.service import HitService
 from kruispunt.hits.store import HitStore
 from kruispunt.hotlists.models import Category
 from kruispunt.node import Node
-from kruispunt.store.sqlite import SqliteStore
+from kruispunt.store.sql import SqlStore
+from tests.conftest import on_both_engines
 from tests.test_hits_policy import make_hit
 from tests.test_matcher import MINUTE, FakeHotlists, make_read
+
+pytestmark = on_both_engines
 
 USERS = {
     "op-5352": ("pz5352", Role.OPERATOR),
@@ -45,7 +48,7 @@ class Api:
 
     def add_hits(self, *hits: Hit) -> list[Hit]:
         store = self.node.store
-        assert isinstance(store, SqliteStore)
+        assert isinstance(store, SqlStore)
         hit_store = self.service.hit_store
 
         def write(_: object) -> list[Hit]:
@@ -56,14 +59,14 @@ class Api:
 
     def audit(self, action: str) -> list[tuple[str, str]]:
         store = self.node.store
-        assert isinstance(store, SqliteStore)
+        assert isinstance(store, SqlStore)
         return [(r.actor, r.object_id) for r in read_audit(store.reader()) if r.action == action]
 
 
 def _wire(node: Node) -> tuple[HitService, UserService]:
     """Until the composition root builds them (then they are used as they are)."""
     store = node.store
-    assert isinstance(store, SqliteStore)
+    assert isinstance(store, SqlStore)
     if getattr(node, "users", None) is None:
         users = UserService(store, node.writer)
         users.load()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 
@@ -16,7 +15,7 @@ from kruispunt.hits.models import Hit, HitStatus, MatchKind, Outcome
 from kruispunt.hits.service import HitNotActive, HitService, build_stats, count, recent_passages
 from kruispunt.hits.store import HitStore, OutcomeRequired, TransitionRefused, UnknownHit
 from kruispunt.hotlists.models import Category, Scope, ScopeKind
-from kruispunt.store.sqlite import SqliteStore
+from kruispunt.store.sql import SqlStore
 from kruispunt.writer import Writer
 from tests.conftest import make_camera
 from tests.test_hits_policy import NETWORK, T0, make_hit, who
@@ -36,7 +35,7 @@ class Clock:
 
 @dataclass
 class World:
-    store: SqliteStore
+    store: SqlStore
     writer: Writer
     service: HitService
     hotlists: FakeHotlists
@@ -63,9 +62,8 @@ class World:
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    store = SqliteStore(tmp_path / "s.sqlite", synchronous="NORMAL")
-    store.open()
+def world(sql_store: SqlStore) -> Iterator[World]:
+    store = sql_store
     for cam, zone in (("pz5352-c001", "pz5352"), ("pz5352-c002", "pz5352"),
                       ("pz5364-c001", "pz5364")):  # fmt: skip
         store.upsert_camera(make_camera(cam, zone=zone), None)
@@ -79,7 +77,6 @@ def world(tmp_path: Path) -> Iterator[World]:
     service.on_hits.append(w.published.append)
     yield w
     writer.stop()
-    store.close()
 
 
 def _fail(hit: Hit) -> None:

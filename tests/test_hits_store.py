@@ -2,28 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import msgspec
 import pytest
 
 from kruispunt.hits.models import HitEvent, HitStatus, Outcome
 from kruispunt.hits.store import HitStore, OutcomeRequired, TransitionRefused, UnknownHit
-from kruispunt.store.sqlite import SqliteStore
+from kruispunt.store.sql import SqlStore
 from tests.test_hits_policy import T0, make_hit
 
 
 @pytest.fixture
-def sqlite(tmp_path: Path) -> Iterator[SqliteStore]:
-    s = SqliteStore(tmp_path / "hits.sqlite", synchronous="NORMAL")
-    s.open()
-    yield s
-    s.close()
+def sqlite(sql_store: SqlStore) -> SqlStore:
+    return sql_store
 
 
 @pytest.fixture
-def hits(sqlite: SqliteStore) -> HitStore:
+def hits(sqlite: SqlStore) -> HitStore:
     return HitStore(sqlite)
 
 
@@ -40,7 +34,7 @@ def event(
 
 
 def test_insert_assigns_seqs_and_ignores_hits_already_stored(
-    sqlite: SqliteStore, hits: HitStore
+    sqlite: SqlStore, hits: HitStore
 ) -> None:
     a, b = make_hit(id="h-a", seq=0), make_hit(id="h-b", seq=0)
     with sqlite.transaction() as conn:
@@ -48,12 +42,13 @@ def test_insert_assigns_seqs_and_ignores_hits_already_stored(
     assert [(h.id, h.seq) for h in first] == [("h-a", 1), ("h-b", 2)]
     with sqlite.transaction() as conn:
         again = hits.insert(conn, [b, make_hit(id="h-c", seq=0), a])
-    assert [(h.id, h.seq) for h in again] == [("h-c", 3)]
+    # (PostgreSQL may skip numbers: a refused insert still draws one; order is what counts.)
+    assert [h.id for h in again] == ["h-c"] and again[0].seq > first[-1].seq
     assert [h.id for h in hits.since(0, 10)] == ["h-a", "h-b", "h-c"]
-    assert hits.last_seq() == 3
+    assert hits.last_seq() == again[0].seq
 
 
-def test_a_stored_hit_reads_back_equal(sqlite: SqliteStore, hits: HitStore) -> None:
+def test_a_stored_hit_reads_back_equal(sqlite: SqlStore, hits: HitStore) -> None:
     hit = make_hit(id="h-x", seq=0, warnings=("armed", "dog"), country=None)
     with sqlite.transaction() as conn:
         (stored,) = hits.insert(conn, [hit])
@@ -62,9 +57,7 @@ def test_a_stored_hit_reads_back_equal(sqlite: SqliteStore, hits: HitStore) -> N
     assert hits.last_seq() == 1
 
 
-def test_since_pages_in_seq_order_and_filters_by_status(
-    sqlite: SqliteStore, hits: HitStore
-) -> None:
+def test_since_pages_in_seq_order_and_filters_by_status(sqlite: SqlStore, hits: HitStore) -> None:
     with sqlite.transaction() as conn:
         hits.insert(conn, [make_hit(id=f"h-{i}", seq=0) for i in range(5)])
         hits.transition(conn, event("h-3", HitStatus.ACKNOWLEDGED))
@@ -75,7 +68,7 @@ def test_since_pages_in_seq_order_and_filters_by_status(
 
 
 def test_the_workflow_moves_forward_with_an_event_per_step(
-    sqlite: SqliteStore, hits: HitStore
+    sqlite: SqlStore, hits: HitStore
 ) -> None:
     with sqlite.transaction() as conn:
         hits.insert(conn, [make_hit(id="h-1", seq=0)])
@@ -104,7 +97,7 @@ def test_the_workflow_moves_forward_with_an_event_per_step(
     ],
 )
 def test_impossible_steps_are_refused_and_change_nothing(
-    sqlite: SqliteStore, hits: HitStore, path: list[HitStatus], refused: HitStatus
+    sqlite: SqlStore, hits: HitStore, path: list[HitStatus], refused: HitStatus
 ) -> None:
     with sqlite.transaction() as conn:
         hits.insert(conn, [make_hit(id="h-1", seq=0)])
@@ -121,7 +114,7 @@ def test_impossible_steps_are_refused_and_change_nothing(
 
 
 def test_closing_needs_an_outcome_and_only_closing_takes_one(
-    sqlite: SqliteStore, hits: HitStore
+    sqlite: SqlStore, hits: HitStore
 ) -> None:
     with sqlite.transaction() as conn:
         hits.insert(conn, [make_hit(id="h-1", seq=0)])
@@ -134,7 +127,7 @@ def test_closing_needs_an_outcome_and_only_closing_takes_one(
     assert hits.events("h-1") == []
 
 
-def test_window_gives_each_hit_its_first_step(sqlite: SqliteStore, hits: HitStore) -> None:
+def test_window_gives_each_hit_its_first_step(sqlite: SqlStore, hits: HitStore) -> None:
     with sqlite.transaction() as conn:
         hits.insert(conn, [make_hit(id="h-1", seq=0), make_hit(id="h-2", seq=0),
                            make_hit(id="h-old", seq=0, created_us=T0 - 10**9)])  # fmt: skip

@@ -24,8 +24,10 @@ from kruispunt.hotlists.index import HotlistIndex
 from kruispunt.hotlists.models import HotlistEntry
 from kruispunt.hotlists.service import HotlistService
 from kruispunt.node import Node
-from kruispunt.store.sqlite import SqliteStore
-from tests.conftest import ADMIN
+from kruispunt.store.sql import SqlStore
+from tests.conftest import ADMIN, on_both_engines
+
+pytestmark = on_both_engines
 
 ROOT = Principal(user_id="root", zone_id="network", role=Role.ADMIN)
 
@@ -58,7 +60,7 @@ class Env(SimpleNamespace):
 
 @pytest.fixture
 async def env(node: Node) -> AsyncIterator[Env]:
-    assert isinstance(node.store, SqliteStore)
+    assert isinstance(node.store, SqlStore)
     zones = {z.id for z in node.zones}
     users = UserService(node.store, node.writer, zone_ids=zones)
     users.load()

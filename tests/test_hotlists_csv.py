@@ -20,7 +20,7 @@ from kruispunt.hotlists.index import HotlistIndex
 from kruispunt.hotlists.models import HotlistEntry, HotlistList, Scope, ScopeKind
 from kruispunt.hotlists.service import HotlistService
 from kruispunt.node import Node
-from kruispunt.store.sqlite import SqliteStore
+from kruispunt.store.sql import SqlStore
 
 ADMIN = Principal(user_id="root", zone_id="network", role=Role.ADMIN)
 OPERATOR = Principal(user_id="op1", zone_id="pz5364", role=Role.OPERATOR)
@@ -55,8 +55,8 @@ def csv_lines(*rows: str, header: str = HEADER) -> list[bytes]:
     return [(line + "\n").encode() for line in (header, *rows)]
 
 
-def sqlite(node: Node) -> SqliteStore:
-    assert isinstance(node.store, SqliteStore)
+def sqlite(node: Node) -> SqlStore:
+    assert isinstance(node.store, SqlStore)
     return node.store
 
 

@@ -23,7 +23,10 @@ from kruispunt.hotlists.models import HotlistEntry, HotlistList, Scope, ScopeKin
 from kruispunt.hotlists.service import HotlistService
 from kruispunt.hotlists.validation import EntryIn, format_time, mask_plate
 from kruispunt.node import Node
-from kruispunt.store.sqlite import SqliteStore
+from kruispunt.store.sql import SqlStore
+from tests.conftest import on_both_engines
+
+pytestmark = on_both_engines
 
 ADMIN = Principal(user_id="root", zone_id="network", role=Role.ADMIN)
 CHIEF = Principal(user_id="chief1", zone_id="pz5364", role=Role.ZONE_CHIEF)
@@ -41,8 +44,8 @@ def now_us() -> int:
     return time.time_ns() // 1000
 
 
-def sqlite(node: Node) -> SqliteStore:
-    assert isinstance(node.store, SqliteStore)
+def sqlite(node: Node) -> SqlStore:
+    assert isinstance(node.store, SqlStore)
     return node.store
 
 

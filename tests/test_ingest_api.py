@@ -10,7 +10,9 @@ import pytest
 
 from kruispunt.node import Node
 from kruispunt.store.base import StoreError
-from tests.conftest import batch_json, now, read_json
+from tests.conftest import batch_json, now, on_both_engines, read_json
+
+pytestmark = on_both_engines
 
 URL = "/api/v1/reads"
 

@@ -33,11 +33,13 @@ from kruispunt.hotlists.models import Category
 from kruispunt.live.hub import HitHub
 from kruispunt.live.webhooks import RetryPolicy, WebhookDispatcher, WebhookStore
 from kruispunt.node import Node
-from kruispunt.store.sqlite import SqliteStore
-from tests.conftest import make_camera
+from kruispunt.store.sql import SqlStore
+from tests.conftest import make_camera, on_both_engines
 from tests.test_live_hub import make_hit
 from tests.test_matcher import FakeHotlists
 from tests.test_webhooks import Receiver, eventually, serve
+
+pytestmark = on_both_engines
 
 USERS = {
     "op-t": ("pz5364", Role.OPERATOR),
@@ -62,7 +64,7 @@ class Live:
 
     def raise_hits(self, *hits: Hit) -> list[Hit]:
         """What the matcher does: store, then publish from its own thread."""
-        store = cast(SqliteStore, self.node.store)
+        store = cast(SqlStore, self.node.store)
 
         def write(_: object) -> list[Hit]:
             with store.transaction() as conn:
@@ -79,7 +81,7 @@ class Live:
 def _wire(node: Node) -> tuple[bool, HitHub, UserService, WebhookDispatcher]:
     """Each part the composition root does not build yet (the ones it builds are used as
     they are); True when the webhook dispatcher is ours to start and stop."""
-    store = cast(SqliteStore, node.store)
+    store = cast(SqlStore, node.store)
     zones = {z.id for z in node.zones}
     if getattr(node, "users", None) is None:
         users = UserService(store, node.writer)
@@ -381,7 +383,7 @@ async def test_webhooks_api_for_zone_chiefs_and_admins(
         assert r.status_code == 204
         r = await client.delete(f"/api/v1/webhooks/{hook_id}", headers=admin)
         assert r.status_code == 404
-        store = cast(SqliteStore, live.node.store)
+        store = cast(SqlStore, live.node.store)
         actions = [a.action for a in read_audit(store.reader(), object_type="webhook")]
         assert actions == ["webhook.create", "webhook.delete"]
     finally:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,7 +14,7 @@ from kruispunt.hotlists.models import Category, HotlistEntry, HotlistList, Scope
 from kruispunt.processors.base import ProcessorRunner
 from kruispunt.processors.hotlist_matcher import HotlistMatcher
 from kruispunt.store.base import StoreError
-from kruispunt.store.sqlite import SqliteStore
+from kruispunt.store.sql import SqlStore
 from kruispunt.writer import Writer
 from tests.conftest import make_camera
 from tests.test_hits_policy import T0
@@ -83,23 +81,20 @@ class FakeHotlists:
 
 
 @pytest.fixture
-def sqlite(tmp_path: Path) -> Iterator[SqliteStore]:
-    s = SqliteStore(tmp_path / "m.sqlite", synchronous="NORMAL")
-    s.open()
+def sqlite(sql_store: SqlStore) -> SqlStore:
     for cam, zone in (("pz5352-c001", "pz5352"), ("pz5364-c001", "pz5364")):
-        s.upsert_camera(make_camera(cam, zone=zone), None)
-    yield s
-    s.close()
+        sql_store.upsert_camera(make_camera(cam, zone=zone), None)
+    return sql_store
 
 
 def matcher(
-    hotlists: FakeHotlists, store: SqliteStore, sink: list[list[Hit]] | None = None
+    hotlists: FakeHotlists, store: SqlStore, sink: list[list[Hit]] | None = None
 ) -> HotlistMatcher:
     out = [] if sink is None else sink
     return HotlistMatcher(hotlists.index, hotlists, HitStore(store), out.append, clock=lambda: T0)
 
 
-def test_an_exact_match_is_a_hit_with_a_deterministic_id(sqlite: SqliteStore) -> None:
+def test_an_exact_match_is_a_hit_with_a_deterministic_id(sqlite: SqlStore) -> None:
     hotlists = FakeHotlists([make_list()], [make_entry()])
     (hit,) = matcher(hotlists, sqlite).process([make_read(seq=7)])
     assert hit.id == hit_id("pz5352-c001", "r1", "e-1")
@@ -116,14 +111,14 @@ def test_an_exact_match_is_a_hit_with_a_deterministic_id(sqlite: SqliteStore) ->
     assert (hit.plate_read, hit.confidence, hit.image_ref) == ("1ABC123", 0.9, "img/r1.jpg")
 
 
-def test_a_confusable_read_is_a_possible_hit(sqlite: SqliteStore) -> None:
+def test_a_confusable_read_is_a_possible_hit(sqlite: SqlStore) -> None:
     hotlists = FakeHotlists([make_list()], [make_entry(plate="1ABC123")])
     (hit,) = matcher(hotlists, sqlite).process([make_read(plate="IABC1Z3")])
     assert hit.kind is MatchKind.POSSIBLE and hit.entry_plate == "1ABC123"
     assert hit.plate == "IABC1Z3"
 
 
-def test_most_reads_match_nothing(sqlite: SqliteStore) -> None:
+def test_most_reads_match_nothing(sqlite: SqlStore) -> None:
     hotlists = FakeHotlists([make_list()], [make_entry()])
     reads = [make_read(f"r{i}", plate=f"2XYZ{i:03d}") for i in range(100)]
     assert matcher(hotlists, sqlite).process(reads) == []
@@ -140,13 +135,13 @@ def test_most_reads_match_nothing(sqlite: SqliteStore) -> None:
     ],
 )
 def test_list_options_and_country(
-    sqlite: SqliteStore, lst: HotlistList, read: Read, hits: int
+    sqlite: SqlStore, lst: HotlistList, read: Read, hits: int
 ) -> None:
     hotlists = FakeHotlists([lst], [make_entry()])
     assert len(matcher(hotlists, sqlite).process([read])) == hits
 
 
-def test_entries_outside_their_validity_or_gone_do_not_hit(sqlite: SqliteStore) -> None:
+def test_entries_outside_their_validity_or_gone_do_not_hit(sqlite: SqlStore) -> None:
     hotlists = FakeHotlists(
         [make_list()],
         [
@@ -163,7 +158,7 @@ def test_entries_outside_their_validity_or_gone_do_not_hit(sqlite: SqliteStore) 
     assert matcher(hotlists, sqlite).process(reads) == []
 
 
-def test_late_means_received_long_after_capture(sqlite: SqliteStore) -> None:
+def test_late_means_received_long_after_capture(sqlite: SqlStore) -> None:
     hotlists = FakeHotlists([make_list()], [make_entry()])
     m = matcher(hotlists, sqlite)
     on_time = make_read("a", captured_us=T0 - MINUTE, received_us=T0 - MINUTE + 10 * MINUTE)
@@ -171,7 +166,7 @@ def test_late_means_received_long_after_capture(sqlite: SqliteStore) -> None:
     assert [h.late for h in m.process([on_time, late])] == [False, True]
 
 
-def test_one_read_on_two_lists_is_two_hits(sqlite: SqliteStore) -> None:
+def test_one_read_on_two_lists_is_two_hits(sqlite: SqlStore) -> None:
     hotlists = FakeHotlists(
         [make_list(), make_list("l-fed", owner_zone_id="fedpol")],
         [make_entry(), make_entry("e-2", list_id="l-fed", category=Category.UNINSURED)],
@@ -181,7 +176,7 @@ def test_one_read_on_two_lists_is_two_hits(sqlite: SqliteStore) -> None:
     assert len({h.id for h in got}) == 2
 
 
-def test_commit_stores_hits_and_cursor_together_and_never_twice(sqlite: SqliteStore) -> None:
+def test_commit_stores_hits_and_cursor_together_and_never_twice(sqlite: SqlStore) -> None:
     sink: list[list[Hit]] = []
     hotlists = FakeHotlists([make_list()], [make_entry()])
     m = matcher(hotlists, sqlite, sink)
@@ -197,7 +192,7 @@ def test_commit_stores_hits_and_cursor_together_and_never_twice(sqlite: SqliteSt
     assert HitStore(sqlite).last_seq() == 1
 
 
-def test_a_refused_cursor_move_stores_no_hit(sqlite: SqliteStore) -> None:
+def test_a_refused_cursor_move_stores_no_hit(sqlite: SqlStore) -> None:
     hotlists = FakeHotlists([make_list()], [make_entry()])
     m = matcher(hotlists, sqlite)
     derived = m.process([make_read(seq=1)])
@@ -206,7 +201,7 @@ def test_a_refused_cursor_move_stores_no_hit(sqlite: SqliteStore) -> None:
     assert HitStore(sqlite).since(0, 10) == []
 
 
-def test_the_runner_publishes_stored_hits_with_their_seq(sqlite: SqliteStore) -> None:
+def test_the_runner_publishes_stored_hits_with_their_seq(sqlite: SqlStore) -> None:
     sink: list[list[Hit]] = []
     hotlists = FakeHotlists([make_list()], [make_entry()])
     writer = Writer(sqlite, max_pending_reads=1000, group_max_reads=1000)
@@ -229,7 +224,7 @@ def test_the_runner_publishes_stored_hits_with_their_seq(sqlite: SqliteStore) ->
 
 
 def test_hitless_batches_may_defer_the_cursor_without_ever_doubling_hits(
-    sqlite: SqliteStore,
+    sqlite: SqlStore,
 ) -> None:
     tick = [0.0]
     hotlists = FakeHotlists([make_list()], [make_entry()])

@@ -21,15 +21,17 @@ from kruispunt.access.users import (
 from kruispunt.api import users as users_api
 from kruispunt.audit import read_audit, verify_chain
 from kruispunt.node import Node
-from kruispunt.store.sqlite import SqliteStore
-from tests.conftest import ADMIN
+from kruispunt.store.sql import SqlStore
+from tests.conftest import ADMIN, on_both_engines
+
+pytestmark = on_both_engines
 
 ROOT = Principal(user_id="root", zone_id="network", role=Role.ADMIN)
 ADMIN_H = {"Authorization": f"Bearer {ADMIN}"}
 
 
-def _store(node: Node) -> SqliteStore:
-    assert isinstance(node.store, SqliteStore)
+def _store(node: Node) -> SqlStore:
+    assert isinstance(node.store, SqlStore)
     return node.store
 
 

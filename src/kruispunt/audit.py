@@ -9,12 +9,13 @@ transaction as the change they describe.
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 import time
 from collections.abc import Iterable
 from typing import Any
 
 import msgspec
+
+from kruispunt.store.sql import Conn, serialise
 
 GENESIS = "0" * 64
 _encoder = msgspec.json.Encoder(order="sorted")
@@ -44,7 +45,7 @@ def _digest(prev_hash: str, at_us: int, actor: str, actor_zone: str | None, acti
 
 
 def write_audit(
-    conn: sqlite3.Connection,
+    conn: Conn,
     *,
     actor: str,
     actor_zone: str | None,
@@ -57,6 +58,7 @@ def write_audit(
     """Append one record inside the caller's (writer) transaction; returns its hash."""
     at = time.time_ns() // 1000 if at_us is None else at_us
     body = _encoder.encode(detail or {})
+    serialise(conn, "kruispunt.audit")  # several processes: one chain, never a fork
     row = conn.execute("SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
     prev = row[0] if row else GENESIS
     digest = _digest(prev, at, actor, actor_zone, action, object_type, object_id, body)
@@ -69,7 +71,7 @@ def write_audit(
 
 
 def read_audit(
-    conn: sqlite3.Connection, *, object_type: str | None = None, object_id: str | None = None
+    conn: Conn, *, object_type: str | None = None, object_id: str | None = None
 ) -> list[AuditRecord]:
     sql = "SELECT seq, at_us, actor, actor_zone, action, object_type, object_id, detail, "
     sql += "prev_hash, hash FROM audit_log"

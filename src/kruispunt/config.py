@@ -22,8 +22,15 @@ class Strict(BaseModel):
 class StoreConfig(Strict):
     url: str = Field(
         "sqlite:///var/kruispunt.sqlite",
-        description="Where reads live. sqlite:///relative/path or sqlite:////absolute/path.",
+        description="Where reads live: sqlite:///relative/path, sqlite:////absolute/path, or "
+        "postgresql://user@host:5432/database (env KRUISPUNT_DATABASE_URL).",
     )
+    pg_schema: str = Field(
+        "kruispunt",
+        pattern=r"^[a-z_][a-z0-9_]{0,62}$",
+        description="PostgreSQL: the schema that holds Kruispunt's tables.",
+    )
+    pool_size: int = Field(8, ge=1, le=200, description="PostgreSQL: reader connections.")
     synchronous: Literal["FULL", "NORMAL"] = Field(
         "FULL",
         description="SQLite fsync policy. FULL survives power loss of acknowledged reads; "
@@ -133,6 +140,55 @@ class HitsConfig(Strict):
     )
 
 
+class BusConfig(Strict):
+    url: str | None = Field(
+        None,
+        description="Distributed log: nats://host:port (NATS JetStream). Unset: the embedded "
+        "log in the store (one node process). Env KRUISPUNT_BUS_URL.",
+    )
+    stream: str = Field("KRUISPUNT_READS", pattern=r"^[A-Za-z0-9_-]+$")
+    subject_prefix: str = Field("kruispunt.reads", pattern=r"^[a-z0-9_]+(\.[a-z0-9_]+)*$")
+    partitions: int = Field(
+        16,
+        ge=1,
+        le=1024,
+        description="Subjects the reads are spread over by a hash of the plate: one vehicle's "
+        "reads stay in one partition, handled by one worker at a time. Fixed once a stream "
+        "holds reads.",
+    )
+    replicas: int = Field(1, ge=1, le=5, description="JetStream replicas of the stream.")
+    max_age_days: int = Field(
+        7,
+        ge=1,
+        le=366,
+        description="How long the stream keeps reads (the store keeps them "
+        "for retention.reads_days).",
+    )
+    duplicate_window_s: int = Field(
+        600,
+        ge=1,
+        le=86_400,
+        description="JetStream drops a resent batch within this window; later resends are "
+        "caught by the store's unique (camera, read id).",
+    )
+    lease_ttl_s: float = Field(
+        10.0, ge=1.0, le=300.0, description="A dead worker's partitions move after this."
+    )
+    fetch_batch: int = Field(2000, ge=1, le=100_000, description="Messages per fetch.")
+
+
+class MqttConfig(Strict):
+    url: str | None = Field(
+        None,
+        description="mqtt://host:port of the broker cameras publish to (env "
+        "KRUISPUNT_MQTT_URL). Unset: no MQTT ingestion.",
+    )
+    topic_prefix: str = Field("kruispunt", pattern=r"^[A-Za-z0-9_/-]+$")
+    client_id: str = Field("kruispunt-node", min_length=1, max_length=64)
+    username: str | None = None
+    password: str | None = None
+
+
 class CamerasConfig(Strict):
     file: Path | None = Field(
         None, description="GeoJSON or CSV camera registry loaded (upserted) at start."
@@ -148,6 +204,8 @@ class Config(Strict):
     cameras: CamerasConfig = CamerasConfig()
     hotlists: HotlistsConfig = HotlistsConfig()
     hits: HitsConfig = HitsConfig()
+    bus: BusConfig = BusConfig()
+    mqtt: MqttConfig = MqttConfig()
 
 
 class ConfigError(Exception):
@@ -156,6 +214,8 @@ class ConfigError(Exception):
 
 ENV_KEYS: dict[str, tuple[str, str]] = {
     "KRUISPUNT_DATABASE_URL": ("store", "url"),
+    "KRUISPUNT_BUS_URL": ("bus", "url"),
+    "KRUISPUNT_MQTT_URL": ("mqtt", "url"),
     "KRUISPUNT_ADMIN_TOKEN": ("server", "admin_token"),
     "KRUISPUNT_HOST": ("server", "host"),
     "KRUISPUNT_PORT": ("server", "port"),

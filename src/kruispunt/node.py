@@ -19,6 +19,7 @@ from kruispunt.hits.service import HitService
 from kruispunt.hits.store import HitStore
 from kruispunt.hotlists.index import HotlistIndex
 from kruispunt.hotlists.service import HotlistService
+from kruispunt.ingest.mqtt import MqttIngest
 from kruispunt.ingest.service import IngestService
 from kruispunt.live.hub import HitHub
 from kruispunt.live.webhooks import WebhookDispatcher, WebhookStore
@@ -28,6 +29,7 @@ from kruispunt.processors.traffic_counts import PROCESSORS
 from kruispunt.registry import CameraRegistry
 from kruispunt.retention import days_to_drop
 from kruispunt.store.base import ReadStore
+from kruispunt.store.sql import SqlStore
 from kruispunt.store.sqlite import SqliteStore
 from kruispunt.tokens import hash_token, new_token
 from kruispunt.writer import Writer
@@ -39,7 +41,8 @@ def _drop(store: ReadStore, *, day: dt.date) -> int:
     return store.drop_segment(day)
 
 
-def build_store(config: Config) -> ReadStore:
+def build_store(config: Config) -> SqlStore:
+    """The store the config names: ``sqlite:`` (embedded default) or ``postgresql:``."""
     url = config.store.url
     if url.startswith("sqlite:"):
         return SqliteStore(
@@ -47,7 +50,18 @@ def build_store(config: Config) -> ReadStore:
             synchronous=config.store.synchronous,
             busy_timeout_ms=config.store.busy_timeout_ms,
         )
-    raise ValueError(f"store.url: no store for {url.split(':', 1)[0]!r} (supported: sqlite)")
+    if url.startswith(("postgresql:", "postgres:")):
+        from kruispunt.store.postgres import PgStore
+
+        return PgStore(
+            url,
+            schema=config.store.pg_schema,
+            pool_size=config.store.pool_size,
+            numbered_by_log=config.bus.url is not None,
+        )
+    raise ValueError(
+        f"store.url: no store for {url.split(':', 1)[0]!r} (supported: sqlite, postgresql)"
+    )
 
 
 class Node:
@@ -63,8 +77,6 @@ class Node:
             tail_reads=config.processors.tail_reads,
         )
         self.ingest = IngestService(self.registry, self.writer, config.ingest)
-        if not isinstance(self.store, SqliteStore):  # the domain stores are SQLite for now
-            raise ValueError("hotlists and hits need the SQLite store")
         zone_ids = {z.id for z in self.zones}
         self.network_zone_ids = {z.id for z in self.zones if z.kind is not ZoneKind.PARTNER}
         self.users = UserService(self.store, self.writer, zone_ids=zone_ids)
@@ -108,6 +120,7 @@ class Node:
             self.writer.on_commit.append(runner.wake)
         self._retention_stop = threading.Event()
         self._retention_thread: threading.Thread | None = None
+        self.mqtt: MqttIngest | None = None
         self.started = False
 
     def _processor(self, key: str) -> Processor:
@@ -144,6 +157,15 @@ class Node:
         )
         self._retention_thread.start()
         self.started = True
+        if self.config.mqtt.url is not None:
+            # Last: cameras publishing over MQTT need the writer and the registry.
+            self.mqtt = MqttIngest(self.ingest, None, self.config.mqtt)
+            try:
+                self.mqtt.start()
+            except Exception:
+                self.mqtt = None
+                self.stop()
+                raise
         log.info(
             "node started: %d cameras, log at seq %d", len(self.registry), self.store.last_seq()
         )
@@ -152,6 +174,9 @@ class Node:
         """Stop taking work, drain the writer, stop processors, close the store."""
         if not self.started:
             return
+        if self.mqtt is not None:  # first: its batches in flight still commit and get acked
+            self.mqtt.stop()
+            self.mqtt = None
         self._retention_stop.set()
         if self._retention_thread is not None:
             self._retention_thread.join()

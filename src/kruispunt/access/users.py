@@ -17,7 +17,6 @@ Errors::
 from __future__ import annotations
 
 import hmac
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -27,7 +26,7 @@ import msgspec
 from kruispunt.access.principals import Principal, Role, User
 from kruispunt.audit import write_audit
 from kruispunt.errors import Refused
-from kruispunt.store.sqlite import SqliteStore
+from kruispunt.store.sql import Conn, SqlStore
 from kruispunt.tokens import hash_token, new_token
 from kruispunt.writer import Writer
 
@@ -73,9 +72,7 @@ def _require_admin(actor: Principal) -> None:
 class UserService:
     """Users and their tokens. ``zone_ids``: the zones a user may belong to (None: any)."""
 
-    def __init__(
-        self, store: SqliteStore, writer: Writer, *, zone_ids: Iterable[str] | None = None
-    ):
+    def __init__(self, store: SqlStore, writer: Writer, *, zone_ids: Iterable[str] | None = None):
         self._store = store
         self._writer = writer
         self._zone_ids = None if zone_ids is None else {*zone_ids, "network"}
@@ -129,7 +126,7 @@ class UserService:
         token = new_token()
         digest = hash_token(token)
 
-        def save(conn: sqlite3.Connection, now: int) -> None:
+        def save(conn: Conn, now: int) -> None:
             if conn.execute("SELECT 1 FROM users WHERE id=?", (user.id,)).fetchone():
                 raise UserExists(f"user {user.id!r} exists")
             conn.execute(
@@ -151,7 +148,7 @@ class UserService:
         token = new_token()
         digest = hash_token(token)
 
-        def save(conn: sqlite3.Connection, now: int) -> None:
+        def save(conn: Conn, now: int) -> None:
             user = self._current(user_id)
             if not user.active:
                 raise UserInvalid(f"user {user_id!r} is deactivated", "user_inactive")
@@ -169,7 +166,7 @@ class UserService:
         _require_admin(who)
         done: list[User] = []
 
-        def save(conn: sqlite3.Connection, now: int) -> None:
+        def save(conn: Conn, now: int) -> None:
             off = msgspec.structs.replace(self._current(user_id), active=False)
             conn.execute(
                 "UPDATE users SET doc=?, token_hash=NULL, updated_us=? WHERE id=?",
@@ -196,9 +193,7 @@ class UserService:
         if self._zone_ids is not None and user.zone_id not in self._zone_ids:
             raise UserInvalid(f"zone_id: unknown zone {user.zone_id!r}", "unknown_zone")
 
-    def _commit(
-        self, fn: Callable[[sqlite3.Connection, int], None], after: Callable[[], None]
-    ) -> None:
+    def _commit(self, fn: Callable[[Conn, int], None], after: Callable[[], None]) -> None:
         """``fn`` in one writer transaction, then ``after`` (the in-memory update) on the
         writer thread too, so memory follows the commits in their order."""
 
@@ -210,9 +205,7 @@ class UserService:
         self._writer.call(run).result()
 
     @staticmethod
-    def _audit(
-        conn: sqlite3.Connection, actor: Principal, action: str, user: User, now: int
-    ) -> None:
+    def _audit(conn: Conn, actor: Principal, action: str, user: User, now: int) -> None:
         write_audit(
             conn, actor=actor.user_id, actor_zone=actor.zone_id, action=action,
             object_type="user", object_id=user.id,

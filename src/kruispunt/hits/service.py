@@ -49,7 +49,8 @@ from kruispunt.processors.hotlist_matcher import (
     now_us,
 )
 from kruispunt.store.base import ReadStore
-from kruispunt.store.sqlite import US_PER_DAY, SqliteStore
+from kruispunt.store.sql import SqlStore
+from kruispunt.store.sqlite import US_PER_DAY
 from kruispunt.writer import Writer
 
 log = logging.getLogger(__name__)
@@ -174,7 +175,7 @@ class HitService:
     def __init__(
         self,
         *,
-        store: SqliteStore,
+        store: SqlStore,
         writer: Writer,
         hit_store: HitStore,
         hotlists: HotlistLookup,

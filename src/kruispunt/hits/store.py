@@ -13,7 +13,6 @@ Errors::
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,7 +20,7 @@ import msgspec
 
 from kruispunt.hits.models import Hit, HitEvent, HitStatus
 from kruispunt.hits.policy import can_move
-from kruispunt.store.sqlite import SqliteStore
+from kruispunt.store.sql import Conn, SqlStore, serialise
 
 _encoder = msgspec.json.Encoder()
 _hit_decoder = msgspec.json.Decoder(Hit)
@@ -53,27 +52,32 @@ def _hit(seq: int, doc: bytes) -> Hit:
 
 
 class HitStore:
-    def __init__(self, store: SqliteStore):
+    def __init__(self, store: SqlStore):
         self._store = store
 
     # -- writes (inside a writer transaction) -----------------------------------------------
-    def insert(self, conn: sqlite3.Connection, hits: Sequence[Hit]) -> list[Hit]:
+    def insert(self, conn: Conn, hits: Sequence[Hit]) -> list[Hit]:
         """Store hits not stored yet (by id); returns the new ones, with their seq. Storing
         the same hit again (re-processing the log, a retro search) changes nothing."""
         new: list[Hit] = []
+        if hits:
+            # Workers in several processes: seqs must become visible in their order, or a
+            # subscriber resuming after seq N could miss a hit committed later below N.
+            serialise(conn, "kruispunt.hits")
         for hit in hits:
-            cur = conn.execute(
-                "INSERT OR IGNORE INTO hits (id, created_us, camera_zone_id, owner_zone_id, "
-                "list_id, entry_id, status, doc, updated_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            row = conn.execute(
+                "INSERT INTO hits (id, created_us, camera_zone_id, owner_zone_id, list_id, "
+                "entry_id, status, doc, updated_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (id) DO NOTHING RETURNING seq",
                 (hit.id, hit.created_us, hit.camera_zone_id, hit.owner_zone_id, hit.list_id,
                  hit.entry_id, hit.status.value, _encoder.encode(_replace(hit, seq=0)),
                  hit.created_us),
-            )  # fmt: skip
-            if cur.rowcount == 1 and cur.lastrowid is not None:
-                new.append(_replace(hit, seq=cur.lastrowid))
+            ).fetchone()  # fmt: skip
+            if row is not None:
+                new.append(_replace(hit, seq=int(row[0])))
         return new
 
-    def transition(self, conn: sqlite3.Connection, event: HitEvent) -> Hit:
+    def transition(self, conn: Conn, event: HitEvent) -> Hit:
         """Move a hit to ``event.status`` and record the event; returns the updated hit.
 
         Refuses a step back, a repeated step, or closing without an outcome."""

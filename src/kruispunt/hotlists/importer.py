@@ -9,7 +9,6 @@ writes, such as camera reads, wait less), and a failure in either phase applies 
 
 from __future__ import annotations
 
-import sqlite3
 import struct
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
@@ -20,6 +19,7 @@ import msgspec
 from kruispunt.hotlists.csv_io import Row, RowError
 from kruispunt.hotlists.models import HotlistEntry
 from kruispunt.hotlists.store import EntryRow, HotlistStore, entry_row
+from kruispunt.store.sql import Conn
 
 SPOOL_IN_MEMORY = 16_000_000
 """Spooled rows stay in memory up to this many bytes, then go to a temporary file."""
@@ -106,7 +106,7 @@ def prepare(
     return prepared
 
 
-def insert_prepared(conn: sqlite3.Connection, prepared: Prepared, *, now_us: int) -> Refused:
+def insert_prepared(conn: Conn, prepared: Prepared, *, now_us: int) -> Refused:
     """Phase two, on the writer thread inside its transaction: insert the spooled rows,
     refusing duplicates (a plate already live on the list, or earlier in the file)."""
     assert prepared.refused is not None

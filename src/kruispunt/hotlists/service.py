@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
@@ -46,7 +45,7 @@ from kruispunt.hotlists.validation import (
     new_entry_id,
     parse_entry,
 )
-from kruispunt.store.sqlite import SqliteStore
+from kruispunt.store.sql import Conn, SqlStore
 from kruispunt.writer import Writer
 
 log = logging.getLogger(__name__)
@@ -64,7 +63,7 @@ class EntryPage(msgspec.Struct, frozen=True, kw_only=True):
 
 @dataclass(slots=True)
 class _Tx:
-    conn: sqlite3.Connection  # of the writer transaction
+    conn: Conn  # of the writer transaction
     now_us: int
     then: list[Callable[[], object]] = field(default_factory=list)
 
@@ -101,7 +100,7 @@ class HotlistService:
 
     def __init__(
         self,
-        store: SqliteStore,
+        store: SqlStore,
         writer: Writer,
         index: HotlistIndex,
         zone_ids: set[str],

@@ -8,7 +8,6 @@ is purged for good, like every other entry.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -16,7 +15,7 @@ import msgspec
 
 from kruispunt.hotlists.index import IndexedEntry
 from kruispunt.hotlists.models import HotlistEntry, HotlistList
-from kruispunt.store.sqlite import SqliteStore
+from kruispunt.store.sql import Conn, SqlStore
 
 _encoder = msgspec.json.Encoder()
 _list_decoder = msgspec.json.Decoder(HotlistList)
@@ -28,8 +27,8 @@ _INSERT = (
     "doc, deleted, updated_us) VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?)"
 )
 _DUPLICATE = (
-    "SELECT id FROM hotlist_entries WHERE plate=? AND list_id=? AND country IS ? AND deleted=0 "
-    "AND expires_at_us > ? AND id != ? LIMIT 1"
+    "SELECT id FROM hotlist_entries WHERE plate=? AND list_id=? "
+    "AND country IS NOT DISTINCT FROM ? AND deleted=0 AND expires_at_us > ? AND id != ? LIMIT 1"
 )
 
 EntryRow = tuple[Any, ...]
@@ -44,7 +43,7 @@ def entry_row(entry: HotlistEntry, now_us: int) -> EntryRow:
 
 
 class HotlistStore:
-    def __init__(self, store: SqliteStore):
+    def __init__(self, store: SqlStore):
         self.sqlite = store
 
     # -- reading (any thread) ---------------------------------------------------------------
@@ -107,49 +106,49 @@ class HotlistStore:
 
     # -- writing (inside the caller's writer transaction) -----------------------------------
     @staticmethod
-    def list_existed(conn: sqlite3.Connection, list_id: str) -> bool:
+    def list_existed(conn: Conn, list_id: str) -> bool:
         return conn.execute("SELECT 1 FROM hotlists WHERE id=?", (list_id,)).fetchone() is not None
 
     @staticmethod
-    def insert_list(conn: sqlite3.Connection, lst: HotlistList, now_us: int) -> None:
+    def insert_list(conn: Conn, lst: HotlistList, now_us: int) -> None:
         conn.execute(
             "INSERT INTO hotlists (id, doc, deleted, updated_us) VALUES (?, ?, 0, ?)",
             (lst.id, _encoder.encode(lst), now_us),
         )
 
     @staticmethod
-    def update_list(conn: sqlite3.Connection, lst: HotlistList, now_us: int) -> None:
+    def update_list(conn: Conn, lst: HotlistList, now_us: int) -> None:
         conn.execute(
             "UPDATE hotlists SET doc=?, updated_us=? WHERE id=?",
             (_encoder.encode(lst), now_us, lst.id),
         )
 
     @staticmethod
-    def delete_list(conn: sqlite3.Connection, list_id: str, now_us: int) -> int:
+    def delete_list(conn: Conn, list_id: str, now_us: int) -> int:
         """Mark the list and its entries deleted; returns the number of entries."""
         conn.execute("UPDATE hotlists SET deleted=1, updated_us=? WHERE id=?", (now_us, list_id))
         return HotlistStore.delete_entries_of(conn, list_id, now_us)
 
     @staticmethod
-    def delete_entries_of(conn: sqlite3.Connection, list_id: str, now_us: int) -> int:
+    def delete_entries_of(conn: Conn, list_id: str, now_us: int) -> int:
         return conn.execute(
             "UPDATE hotlist_entries SET deleted=1, updated_us=? WHERE list_id=? AND deleted=0",
             (now_us, list_id),
         ).rowcount
 
     @staticmethod
-    def entry_in(conn: sqlite3.Connection, entry_id: str) -> HotlistEntry | None:
+    def entry_in(conn: Conn, entry_id: str) -> HotlistEntry | None:
         row = conn.execute(
             "SELECT doc FROM hotlist_entries WHERE id=? AND deleted=0", (entry_id,)
         ).fetchone()
         return None if row is None else _entry_decoder.decode(row[0])
 
     @staticmethod
-    def insert_entries(conn: sqlite3.Connection, rows: Iterable[Sequence[Any]]) -> None:
+    def insert_entries(conn: Conn, rows: Iterable[Sequence[Any]]) -> None:
         conn.executemany(_INSERT, rows)
 
     @staticmethod
-    def update_entry(conn: sqlite3.Connection, entry: HotlistEntry, now_us: int) -> None:
+    def update_entry(conn: Conn, entry: HotlistEntry, now_us: int) -> None:
         conn.execute(
             "UPDATE hotlist_entries SET plate=?, country=?, valid_from_us=?, expires_at_us=?, "
             "doc=?, updated_us=? WHERE id=?",
@@ -158,14 +157,14 @@ class HotlistStore:
         )  # fmt: skip
 
     @staticmethod
-    def delete_entry(conn: sqlite3.Connection, entry_id: str, now_us: int) -> None:
+    def delete_entry(conn: Conn, entry_id: str, now_us: int) -> None:
         conn.execute(
             "UPDATE hotlist_entries SET deleted=1, updated_us=? WHERE id=?", (now_us, entry_id)
         )
 
     @staticmethod
     def duplicate(
-        conn: sqlite3.Connection, list_id: object, plate: object, country: object,
+        conn: Conn, list_id: object, plate: object, country: object,
         entry_id: object, now_us: int,
     ) -> str | None:  # fmt: skip
         """The id of another live entry of the list with the same plate and country."""
@@ -173,14 +172,14 @@ class HotlistStore:
         return None if row is None else str(row[0])
 
     @staticmethod
-    def max_rowid(conn: sqlite3.Connection) -> int:
+    def max_rowid(conn: Conn) -> int:
         return int(
             conn.execute("SELECT coalesce(max(rowid), 0) FROM hotlist_entries").fetchone()[0]
         )
 
     @staticmethod
     def index_entries_after(
-        conn: sqlite3.Connection, list_id: str, rowid: int, now_us: int
+        conn: Conn, list_id: str, rowid: int, now_us: int
     ) -> Iterator[IndexedEntry]:
         """The list's live entries inserted after ``rowid`` (rowids only grow: an import's
         rows follow every older row)."""
@@ -196,7 +195,7 @@ class HotlistStore:
             yield IndexedEntry(eid, list_id, plate, country, valid_from, expires)
 
     @staticmethod
-    def live_entries_in(conn: sqlite3.Connection, list_id: str, now_us: int) -> list[IndexedEntry]:
+    def live_entries_in(conn: Conn, list_id: str, now_us: int) -> list[IndexedEntry]:
         rows = conn.execute(
             f"SELECT {_INDEX_COLUMNS} FROM hotlist_entries "
             "WHERE list_id=? AND deleted=0 AND expires_at_us>?",
@@ -205,7 +204,7 @@ class HotlistStore:
         return [IndexedEntry(*r) for r in rows]
 
     @staticmethod
-    def purge_expired(conn: sqlite3.Connection, now_us: int) -> list[tuple[str, str, bool]]:
+    def purge_expired(conn: Conn, now_us: int) -> list[tuple[str, str, bool]]:
         """Delete for good every entry past its weed date, including those deleted before:
         nothing is kept beyond it. Returns their (id, list id, was live)."""
         rows = conn.execute(

@@ -28,7 +28,6 @@ import hashlib
 import hmac
 import logging
 import secrets
-import sqlite3
 import time
 import urllib.parse
 from collections.abc import Callable, Collection
@@ -43,7 +42,7 @@ from kruispunt.errors import Refused
 from kruispunt.hits import policy
 from kruispunt.hits.models import Hit
 from kruispunt.live.hub import HitSource, MayReceive, ViewFor
-from kruispunt.store.sqlite import SqliteStore
+from kruispunt.store.sql import Conn, SqlStore
 from kruispunt.writer import Writer
 
 log = logging.getLogger(__name__)
@@ -139,7 +138,7 @@ class WebhookStore:
     """The zones' webhooks (table ``webhooks``); each change audited in its transaction.
     Reads from any thread; changes through the writer."""
 
-    def __init__(self, store: SqliteStore, writer: Writer, *, zone_ids: Collection[str]):
+    def __init__(self, store: SqlStore, writer: Writer, *, zone_ids: Collection[str]):
         self._store = store
         self._writer = writer
         self._zone_ids = frozenset(zone_ids)
@@ -162,14 +161,14 @@ class WebhookStore:
         )
         secret = f"whsec_{secrets.token_urlsafe(32)}"
 
-        def save(conn: sqlite3.Connection) -> None:
+        def save(conn: Conn) -> None:
             conn.execute(
                 "INSERT INTO webhooks (id, zone_id, url, secret, active, created_us) "
                 "VALUES (?, ?, ?, ?, 1, ?)",
                 (hook.id, hook.zone_id, hook.url, secret, hook.created_us),
             )
             head = conn.execute("SELECT coalesce(max(seq), 0) FROM hits").fetchone()[0]
-            SqliteStore.move_cursor(conn, cursor_name(hook.id), 0, int(head))
+            SqlStore.move_cursor(conn, cursor_name(hook.id), 0, int(head))
             self._audit(conn, actor, "webhook.create", hook)
 
         self._commit(save)
@@ -182,7 +181,7 @@ class WebhookStore:
         if not may_manage(actor, hook.zone_id):
             raise WebhookForbidden("only the zone's chief or an admin manages its webhooks")
 
-        def save(conn: sqlite3.Connection) -> None:
+        def save(conn: Conn) -> None:
             if conn.execute("DELETE FROM webhooks WHERE id=?", (webhook_id,)).rowcount != 1:
                 raise WebhookNotFound(f"no webhook {webhook_id!r}")
             conn.execute("DELETE FROM processor_cursors WHERE name=?", (cursor_name(webhook_id),))
@@ -211,7 +210,7 @@ class WebhookStore:
 
         def run(_store: object) -> None:
             with self._store.transaction() as conn:
-                SqliteStore.move_cursor(conn, cursor_name(webhook_id), from_seq, to_seq)
+                SqlStore.move_cursor(conn, cursor_name(webhook_id), from_seq, to_seq)
 
         self._writer.call(run).result()
 
@@ -226,7 +225,7 @@ class WebhookStore:
             for i, z, u, s, a, c in rows
         ]
 
-    def _commit(self, fn: Callable[[sqlite3.Connection], None]) -> None:
+    def _commit(self, fn: Callable[[Conn], None]) -> None:
         def run(_store: object) -> None:
             with self._store.transaction() as conn:
                 fn(conn)
@@ -239,7 +238,7 @@ class WebhookStore:
                 log.exception("webhooks: on_change callback failed")
 
     @staticmethod
-    def _audit(conn: sqlite3.Connection, actor: Principal, action: str, hook: Webhook) -> None:
+    def _audit(conn: Conn, actor: Principal, action: str, hook: Webhook) -> None:
         host = urllib.parse.urlsplit(hook.url).hostname or ""
         write_audit(
             conn, actor=actor.user_id, actor_zone=actor.zone_id, action=action,

@@ -15,7 +15,6 @@ that much of the log is matched again, and nothing is raised or published twice.
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from typing import ClassVar, Protocol
@@ -27,7 +26,7 @@ from kruispunt.hotlists.index import HotlistIndex, IndexedEntry
 from kruispunt.hotlists.models import HotlistEntry, HotlistList
 from kruispunt.processors.base import Processor
 from kruispunt.store.base import ReadStore, StoreError
-from kruispunt.store.sqlite import SqliteStore
+from kruispunt.store.sql import DB_ERRORS, SqlStore
 
 LATE_AFTER_US = 10 * 60 * 1_000_000  # a read arriving later than this after capture is late
 
@@ -143,8 +142,8 @@ class HotlistMatcher(Processor):
     def commit(
         self, store: ReadStore, from_cursor: int, cursor: int, derived: Sequence[Hit]
     ) -> list[Hit]:
-        if not isinstance(store, SqliteStore):
-            raise StoreError(f"{self.name} needs the SQLite store")
+        if not isinstance(store, SqlStore):
+            raise StoreError(f"{self.name} needs a SQL store")
         stored = from_cursor if self._stored_cursor is None else self._stored_cursor
         if not derived and self._monotonic() - self._flushed_at < self._cursor_flush_s:
             self._stored_cursor = stored  # nothing to store yet: the cursor waits
@@ -153,7 +152,7 @@ class HotlistMatcher(Processor):
             with store.transaction() as conn:
                 new = self._hit_store.insert(conn, derived)
                 store.move_cursor(conn, self.name, stored, cursor)
-        except sqlite3.Error as exc:
+        except DB_ERRORS as exc:
             raise StoreError(f"{self.name}: commit failed: {exc}") from exc
         self._stored_cursor = cursor
         self._flushed_at = self._monotonic()

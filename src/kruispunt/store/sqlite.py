@@ -26,11 +26,11 @@ from kruispunt.domain.reads import Read
 from kruispunt.store.base import (
     AppendResult,
     CameraRecord,
-    ReadStore,
     Segment,
     StoreError,
     TrafficCount,
 )
+from kruispunt.store.sql import Conn, SqlStore
 
 US_PER_DAY = 86_400_000_000
 EPOCH = dt.date(1970, 1, 1)
@@ -144,7 +144,7 @@ def _now_us() -> int:
     return time.time_ns() // 1000
 
 
-class SqliteStore(ReadStore):
+class SqliteStore(SqlStore):
     type_key: ClassVar[str] = "sqlite"
 
     def __init__(self, path: Path, *, synchronous: str = "FULL", busy_timeout_ms: int = 5000):
@@ -187,13 +187,16 @@ class SqliteStore(ReadStore):
                 self._all_readers.append(conn)
         return conn
 
-    def transaction(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+    def transaction(self) -> contextlib.AbstractContextManager[Conn]:
         """For the domain stores built on this one (writer thread only)."""
         return self._transaction()
 
-    def reader(self) -> sqlite3.Connection:
+    def reader(self) -> Conn:
         """This thread's read-only connection, for the domain stores built on this one."""
         return self._reader()
+
+    def lock(self, conn: Conn, name: str) -> None:
+        """One writer thread, ``BEGIN IMMEDIATE``: every write is serialised already."""
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -287,20 +290,25 @@ class SqliteStore(ReadStore):
         seq = self._next_seq
         seqs: list[int] = []
         for r in reads:
-            seq += 1
-            seqs.append(seq)
+            if r.seq > 0:  # numbered by the distributed log
+                this = r.seq
+            else:
+                seq += 1
+                this = seq
+            seqs.append(this)
             try:
                 cam = cam_num[r.camera_id]
             except KeyError:
                 raise StoreError(f"unknown camera {r.camera_id!r}") from None
             rows_by_day[r.captured_us // US_PER_DAY].append(
-                (seq, r.read_id, cam, r.zone_id, r.captured_us, r.received_us, r.plate_raw,
+                (this, r.read_id, cam, r.zone_id, r.captured_us, r.received_us, r.plate_raw,
                  r.plate, r.country, r.country_inferred, r.plate_format, r.confidence,
                  r.direction, r.lane, r.vehicle_class, r.make, r.colour, r.image_ref)
             )  # fmt: skip
         duplicate = [False] * len(seqs)
         created: list[str] = []
         top = self._next_seq
+        numbered = any(r.seq > 0 for r in reads)
         try:
             with self._transaction() as conn:
                 for day_number, rows in rows_by_day.items():
@@ -309,6 +317,10 @@ class SqliteStore(ReadStore):
                     if table not in self._tables:
                         self._ensure_table(conn, table)
                         created.append(table)
+                    if numbered and table not in created:
+                        # A redelivery from the distributed log carries the same seqs:
+                        # rows already stored are duplicates even when their seq matches.
+                        rows = self._drop_stored(conn, table, rows, seqs, duplicate)
                     before = conn.total_changes
                     conn.executemany(
                         f"INSERT INTO {table} ({READ_COLUMNS}) VALUES ({_PLACEHOLDERS}) "
@@ -320,13 +332,14 @@ class SqliteStore(ReadStore):
                     if inserted != len(rows):
                         stored_rows = self._resolve_duplicates(conn, table, rows, seqs, duplicate)
                     if stored_rows:
-                        top = max(top, stored_rows[-1][0])
+                        lo = min(row[0] for row in stored_rows)
+                        hi = max(row[0] for row in stored_rows)
+                        top = max(top, hi)
                         conn.execute(
                             "INSERT INTO segments VALUES (?, ?, ?, ?) ON CONFLICT(day) DO UPDATE "
                             "SET min_seq=min(min_seq, excluded.min_seq), "
                             "max_seq=max(max_seq, excluded.max_seq), rows=rows+excluded.rows",
-                            (day.isoformat(), stored_rows[0][0], stored_rows[-1][0],
-                             len(stored_rows)),
+                            (day.isoformat(), lo, hi, len(stored_rows)),
                         )  # fmt: skip
                 if top > self._next_seq:
                     conn.execute(
@@ -350,6 +363,47 @@ class SqliteStore(ReadStore):
         duplicate: list[bool],
     ) -> list[tuple[Any, ...]]:
         """The insert skipped already-stored rows: map each one to the stored row's seq."""
+        stored = self._stored_seqs(conn, table, rows)
+        index_of = {s: i for i, s in enumerate(seqs)}
+        kept = []
+        for row in rows:
+            original = stored[(row[2], row[1])]
+            if original != row[0]:
+                i = index_of[row[0]]
+                seqs[i] = original
+                duplicate[i] = True
+            else:
+                kept.append(row)
+        return kept
+
+    def _drop_stored(
+        self,
+        conn: sqlite3.Connection,
+        table: str,
+        rows: list[tuple[Any, ...]],
+        seqs: list[int],
+        duplicate: list[bool],
+    ) -> list[tuple[Any, ...]]:
+        """Rows not stored yet; those already stored are marked duplicate with their seq."""
+        stored = self._stored_seqs(conn, table, rows)
+        if not stored:
+            return rows
+        index_of = {s: i for i, s in enumerate(seqs)}
+        kept = []
+        for row in rows:
+            original = stored.get((row[2], row[1]))
+            if original is None:
+                kept.append(row)
+            else:
+                i = index_of[row[0]]
+                seqs[i] = original
+                duplicate[i] = True
+        return kept
+
+    @staticmethod
+    def _stored_seqs(
+        conn: sqlite3.Connection, table: str, rows: list[tuple[Any, ...]]
+    ) -> dict[tuple[int, str], int]:
         stored: dict[tuple[int, str], int] = {}
         by_cam: dict[int, list[str]] = defaultdict(list)
         for row in rows:
@@ -363,17 +417,7 @@ class SqliteStore(ReadStore):
                     (cam, *chunk),
                 ):
                     stored[(cam, read_id)] = seq
-        index_of = {s: i for i, s in enumerate(seqs)}
-        kept = []
-        for row in rows:
-            original = stored[(row[2], row[1])]
-            if original != row[0]:
-                i = index_of[row[0]]
-                seqs[i] = original
-                duplicate[i] = True
-            else:
-                kept.append(row)
-        return kept
+        return stored
 
     def commit_processor(
         self,
@@ -394,22 +438,6 @@ class SqliteStore(ReadStore):
                 )
         except sqlite3.Error as exc:
             raise StoreError(f"processor commit failed: {exc}") from exc
-
-    @staticmethod
-    def move_cursor(conn: sqlite3.Connection, name: str, from_cursor: int, cursor: int) -> None:
-        """Inside a writer transaction: move a processor's cursor, refusing (StoreError) when
-        it is not where the caller read it (two runners would derive everything twice)."""
-        row = conn.execute("SELECT seq FROM processor_cursors WHERE name=?", (name,)).fetchone()
-        if (row[0] if row else 0) != from_cursor:
-            raise StoreError(
-                f"processor {name}: cursor moved ({row[0] if row else 0} != {from_cursor});"
-                " another runner shares it"
-            )
-        conn.execute(
-            "INSERT INTO processor_cursors VALUES (?, ?, ?) ON CONFLICT(name) "
-            "DO UPDATE SET seq=excluded.seq, updated_us=excluded.updated_us",
-            (name, cursor, _now_us()),
-        )
 
     def drop_segment(self, day: dt.date) -> int:
         table = day_table(day)
