@@ -27,10 +27,15 @@ class Processor(abc.ABC):
     urgent_commit: ClassVar[bool] = False
     # Least time between two slices (batching for processors nobody waits on).
     min_interval_s: ClassVar[float] = 0.0
+    # One instance per partition of the distributed log, each with its own cursor.
+    partition: int | None = None
 
     @property
     def name(self) -> str:
-        return self.type_key
+        """The cursor's name: the type key, plus the partition on the distributed log."""
+        if self.partition is None:
+            return self.type_key
+        return f"{self.type_key}@p{self.partition:03d}"
 
     @abc.abstractmethod
     def process(self, reads: Sequence[Read]) -> Any:

@@ -153,6 +153,7 @@ class HotlistMatcher(Processor):
                 new = self._hit_store.insert(conn, derived)
                 store.move_cursor(conn, self.name, stored, cursor)
         except DB_ERRORS as exc:
+            self._stored_cursor = None  # the runner re-reads the stored cursor and retries
             raise StoreError(f"{self.name}: commit failed: {exc}") from exc
         self._stored_cursor = cursor
         self._flushed_at = self._monotonic()

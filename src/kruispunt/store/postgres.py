@@ -314,8 +314,8 @@ class PgStore(SqlStore):
                 this = seq
             seqs.append(this)
             rows.append(
-                (r.captured_us // US_PER_DAY, this, r.read_id, self._cam_number(r.camera_id), r.zone_id, r.captured_us,
-                 r.received_us, r.plate_raw, r.plate, r.country, r.country_inferred,
+                (r.captured_us // US_PER_DAY, this, r.read_id, self._cam_number(r.camera_id),
+                 r.zone_id, r.captured_us, r.received_us, r.plate_raw, r.plate, r.country, r.country_inferred,
                  r.plate_format, r.confidence, r.direction, r.lane, r.vehicle_class, r.make,
                  r.colour, r.image_ref)
             )  # fmt: skip
