@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated
 
@@ -46,16 +46,59 @@ def serve(
     config: ConfigOpt = None,
     host: Annotated[str | None, typer.Option(help="Listen address.")] = None,
     port: Annotated[int | None, typer.Option(help="Listen port.")] = None,
+    role: Annotated[
+        str,
+        typer.Option(
+            help="all: API, log and processors. api: the API only, with the distributed log "
+            "(workers run the processors; start several API processes behind a balancer)."
+        ),
+    ] = "all",
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Run a node: the API, the log and its processors."""
     from kruispunt.serve import run_server
 
     _setup_logging(verbose)
+    if role not in ("all", "api"):
+        err.print("[red]--role[/red]: all or api (workers: kruispunt worker)")
+        raise typer.Exit(2)
     server = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     cfg = load_config_or_exit(config, server=server)
-    run_server(cfg)
+    _run_or_exit(lambda: run_server(cfg, role=role))
     err.print("node stopped")
+
+
+@app.command()
+def worker(
+    config: ConfigOpt = None,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Serve Prometheus metrics on this port.")
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Run a worker: it takes a fair share of the distributed log's partitions (bus.url),
+    stores their reads and runs the processors on them. Start as many as needed."""
+    from kruispunt.serve import run_worker
+
+    _setup_logging(verbose)
+    cfg = load_config_or_exit(config)
+    if cfg.bus.url is None:
+        err.print("[red]a worker needs the distributed log[/red]: set bus.url or KRUISPUNT_BUS_URL")
+        raise typer.Exit(2)
+    _run_or_exit(lambda: run_worker(cfg, metrics_port=metrics_port))
+    err.print("worker stopped")
+
+
+def _run_or_exit(run: Callable[[], None]) -> None:
+    """A store or bus that cannot be reached at start: one clear line, exit status 1."""
+    from kruispunt.bus.jetstream import BusError
+    from kruispunt.store.base import StoreError
+
+    try:
+        run()
+    except (StoreError, BusError, ValueError) as exc:
+        err.print(f"[red]cannot start[/red]: {exc}")
+        raise typer.Exit(1) from None
 
 
 def load_config_or_exit(path: Path | None, **overrides: Mapping[str, object]) -> Config:

@@ -12,6 +12,8 @@ from collections.abc import Iterable
 from functools import partial
 
 from kruispunt.access.users import UserService
+from kruispunt.bus.events import NodeEvents
+from kruispunt.bus.jetstream import JetStreamLog, PartitionWorker
 from kruispunt.config import Config, sqlite_path
 from kruispunt.domain.cameras import Camera
 from kruispunt.domain.zones import ZoneKind, network_zones
@@ -23,6 +25,7 @@ from kruispunt.ingest.mqtt import MqttIngest
 from kruispunt.ingest.service import IngestService
 from kruispunt.live.hub import HitHub
 from kruispunt.live.webhooks import WebhookDispatcher, WebhookStore
+from kruispunt.pipeline import PartitionPipeline
 from kruispunt.processors.base import Processor, ProcessorRunner
 from kruispunt.processors.hotlist_matcher import HotlistMatcher
 from kruispunt.processors.traffic_counts import PROCESSORS
@@ -64,9 +67,24 @@ def build_store(config: Config) -> SqlStore:
     )
 
 
+ROLES = ("all", "api", "worker")
+
+
 class Node:
-    def __init__(self, config: Config):
+    """One node process.
+
+    With the embedded log (no ``bus.url``) a node does everything: API, log, processors.
+    With the distributed log a node has a role: ``api`` (HTTP and MQTT ingest publish to
+    JetStream; hotlists, hits and users through the store), ``worker`` (archives partitions
+    of the log into the store and runs the processors on them), or ``all`` (both)."""
+
+    def __init__(self, config: Config, *, role: str = "all"):
+        if role not in ROLES:
+            raise ValueError(f"role: one of {ROLES}, not {role!r}")
+        if role != "all" and config.bus.url is None:
+            raise ValueError(f"role {role!r} needs the distributed log (bus.url)")
         self.config = config
+        self.role = role
         self.zones = network_zones()
         self.store = build_store(config)
         self.registry = CameraRegistry(z.id for z in self.zones)
@@ -76,7 +94,12 @@ class Node:
             group_max_reads=config.ingest.group_commit_max_reads,
             tail_reads=config.processors.tail_reads,
         )
-        self.ingest = IngestService(self.registry, self.writer, config.ingest)
+        self.bus_log: JetStreamLog | None = None
+        if config.bus.url is not None:
+            self.bus_log = JetStreamLog(
+                config.bus, max_pending_reads=config.ingest.max_pending_reads
+            )
+        self.ingest = IngestService(self.registry, self.bus_log or self.writer, config.ingest)
         zone_ids = {z.id for z in self.zones}
         self.network_zone_ids = {z.id for z in self.zones if z.kind is not ZoneKind.PARTNER}
         self.users = UserService(self.store, self.writer, zone_ids=zone_ids)
@@ -106,7 +129,12 @@ class Node:
         self.hits.on_hits.append(lambda _hits: self.webhook_dispatcher.notify())
         self.hits.on_update.append(self.hub.publish_update)
         self.runners: list[ProcessorRunner] = []
-        for key in config.processors.enabled:
+        self.pipeline: PartitionPipeline | None = None
+        self.partition_worker: PartitionWorker | None = None
+        self.events: NodeEvents | None = None
+        if config.bus.url is not None:
+            self._wire_bus(config)
+        for key in config.processors.enabled if self.bus_log is None else ():
             self.runners.append(
                 ProcessorRunner(
                     self._processor(key),
@@ -122,6 +150,26 @@ class Node:
         self._retention_thread: threading.Thread | None = None
         self.mqtt: MqttIngest | None = None
         self.started = False
+
+    def _wire_bus(self, config: Config) -> None:
+        """Several processes: the log's partitions go to workers, and what one process
+        changes in memory (hits to push, hotlists, users, cameras) reaches the others."""
+        assert config.bus.url is not None
+        self.events = NodeEvents(
+            config.bus.url, self, subject=f"{config.bus.subject_prefix}-events"
+        )
+        self.hits.on_hits.append(self.events.hits)
+        self.hits.on_update.append(self.events.hit_update)
+        self.hotlists.on_change.append(self.events.hotlist)
+        self.users.on_change.append(self.events.users)
+        if self.role in ("all", "worker"):
+            self.pipeline = PartitionPipeline(
+                self.writer,
+                lambda: [self._processor(key) for key in config.processors.enabled],
+            )
+            self.partition_worker = PartitionWorker(
+                config.bus, group="kruispunt", handler=self.pipeline.handle
+            )
 
     def _processor(self, key: str) -> Processor:
         if key == HotlistMatcher.type_key:
@@ -152,6 +200,12 @@ class Node:
             self.upsert_cameras(load_cameras(self.config.cameras.file))
         for runner in self.runners:
             runner.start()
+        if self.events is not None:
+            self.events.start()
+        if self.bus_log is not None and self.role in ("all", "api"):
+            self.bus_log.start()
+        if self.partition_worker is not None:
+            self.partition_worker.start()
         self._retention_thread = threading.Thread(
             target=self._retention_loop, name="retention", daemon=True
         )
@@ -177,11 +231,17 @@ class Node:
         if self.mqtt is not None:  # first: its batches in flight still commit and get acked
             self.mqtt.stop()
             self.mqtt = None
+        if self.bus_log is not None:
+            self.bus_log.stop()  # no new reads; those published are JetStream's now
+        if self.partition_worker is not None:
+            self.partition_worker.stop()  # finishes its batch; its partitions move at once
         self._retention_stop.set()
         if self._retention_thread is not None:
             self._retention_thread.join()
         for runner in self.runners:
             runner.stop()
+        if self.events is not None:
+            self.events.stop()
         self.writer.stop()
         self.store.close()
         self.started = False
@@ -195,6 +255,11 @@ class Node:
         self.registry.check(camera)
         self.writer.call(lambda s: s.upsert_camera(camera, None)).result()
         self.registry.put(camera, None)
+        self._cameras_changed()
+
+    def _cameras_changed(self) -> None:
+        if self.events is not None:
+            self.events.cameras()
 
     def issue_token(self, camera_id: str) -> str:
         """A new token for a camera; the old one stops working at once."""
@@ -205,11 +270,13 @@ class Node:
         camera = self.registry.get(camera_id)
         if camera is not None:
             self.registry.put(camera, digest)
+        self._cameras_changed()
         return token
 
     def delete_camera(self, camera_id: str) -> bool:
         deleted = self.writer.call(lambda s: s.delete_camera(camera_id)).result()
         self.registry.remove(camera_id)
+        self._cameras_changed()
         return deleted
 
     # -- retention --------------------------------------------------------------------------

@@ -34,6 +34,14 @@ class CameraRegistry:
         for record in records:
             self._put(record.camera, record.token_hash)
 
+    def replace(self, records: Iterable[CameraRecord]) -> None:
+        """Become exactly ``records`` (another node process changed the registry)."""
+        records = list(records)
+        keep = {r.camera.id for r in records}
+        for camera_id in [c.id for c in self.all() if c.id not in keep]:
+            self.remove(camera_id)
+        self.load(records)
+
     def _put(self, camera: Camera, token_hash: str | None) -> None:
         with self._lock:
             self._cameras[camera.id] = camera

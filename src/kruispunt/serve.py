@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import signal
 import sys
+import threading
 from collections.abc import Iterator
 
 import uvicorn
@@ -51,9 +52,29 @@ def uvicorn_config(app: FastAPI, config: Config) -> uvicorn.Config:
     )
 
 
-def run_server(config: Config) -> None:
+def run_server(config: Config, *, role: str = "all") -> None:
     # Shorter GIL turns: a thread carrying a hit waits ~1 ms, not ~5 ms, per hand-over while
     # the ingest, writer and processor threads are busy.
     sys.setswitchinterval(0.001)
-    node = Node(config)
+    node = Node(config, role=role)
     asyncio.run(Server(uvicorn_config(create_app(node), config)).serve())
+
+
+def run_worker(config: Config, *, metrics_port: int | None = None) -> None:
+    """A worker process: partitions of the distributed log into the store, processors on
+    them; no HTTP API (Prometheus metrics on ``metrics_port`` if given). Stops on SIGTERM or
+    Ctrl-C after the batch in progress; its partitions move to the other workers at once."""
+    sys.setswitchinterval(0.001)
+    node = Node(config, role="worker")
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    if metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        start_http_server(metrics_port, addr=config.server.host)
+    node.start()
+    try:
+        stop.wait()
+    finally:
+        node.stop()

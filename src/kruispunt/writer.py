@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import msgspec
 
@@ -25,6 +25,20 @@ from kruispunt.store.base import AppendResult, ReadStore
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+
+class ReadSink(Protocol):
+    """Where ingest hands validated reads: the writer (embedded log) or JetStream."""
+
+    @property
+    def pending_reads(self) -> int: ...
+
+    @property
+    def alive(self) -> bool: ...
+
+    def submit_reads(self, reads: Sequence[Read]) -> Future[AppendResult]:
+        """Resolves once the reads are durable; raises Saturated / WriterStopped at once."""
+        ...
 
 
 class Saturated(Exception):

@@ -80,6 +80,7 @@ class UserService:
         self._by_hash: dict[str, str] = {}  # token hash -> user id
         self._hash_of: dict[str, str] = {}  # user id -> token hash
         self._lock = threading.Lock()
+        self.on_change: list[Callable[[], None]] = []
 
     def load(self) -> None:
         rows = self._store.reader().execute("SELECT doc, token_hash FROM users").fetchall()
@@ -203,6 +204,8 @@ class UserService:
             after()
 
         self._writer.call(run).result()
+        for hook in self.on_change:  # other node processes reload their users
+            hook()
 
     @staticmethod
     def _audit(conn: Conn, actor: Principal, action: str, user: User, now: int) -> None:

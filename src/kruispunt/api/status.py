@@ -78,13 +78,18 @@ def node_status(node: Node) -> NodeStatus:
         version=__version__,
         last_seq=node.store.last_seq(),
         reads_total=sum(s.rows for s in segments),
-        pending_reads=node.writer.pending_reads,
+        pending_reads=node.ingest.writer.pending_reads,
         commits=node.writer.stats.commits,
-        backpressure_events=node.writer.stats.saturated,
+        backpressure_events=node.writer.stats.saturated
+        + (node.bus_log.stats.saturated if node.bus_log is not None else 0),
         days=[DayStatus(day=s.day.isoformat(), reads=s.rows) for s in segments],
         processors=[
             ProcessorStatus(name=r.processor.name, cursor=r.cursor, lag=r.lag(), errors=r.errors)
             for r in node.runners
+        ]
+        + [
+            ProcessorStatus(name=f"partition-{p:03d}", cursor=st.last_seq, lag=0, errors=0)
+            for p, st in sorted(node.pipeline.stats.items() if node.pipeline else [])
         ],
         cameras=[
             CameraActivity(
@@ -113,13 +118,15 @@ async def ready(request: Request) -> Response:
     node = _node(request)
     if not node.started or not node.writer.alive:
         return error_response(503, "not_ready", "node is starting or stopping")
+    if node.role != "worker" and not node.ingest.writer.alive:
+        return error_response(503, "not_ready", "the distributed log is not reachable")
     return json_response({"status": "ready"})
 
 
 @router.get("/metrics", summary="Prometheus metrics")
 async def prometheus_metrics(request: Request) -> Response:
     node = _node(request)
-    metrics.PENDING_READS.set(node.writer.pending_reads)
+    metrics.PENDING_READS.set(node.ingest.writer.pending_reads)
     for runner in node.runners:
         metrics.PROCESSOR_LAG.labels(runner.processor.name).set(runner.lag())
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

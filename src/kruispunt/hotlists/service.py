@@ -66,6 +66,8 @@ class _Tx:
     conn: Conn  # of the writer transaction
     now_us: int
     then: list[Callable[[], object]] = field(default_factory=list)
+    # (list id, entry id or None for the whole list): told to other node processes.
+    changed: list[tuple[str, str | None]] = field(default_factory=list)
 
 
 def _entry_detail(entry: HotlistEntry) -> dict[str, Any]:
@@ -124,6 +126,9 @@ class HotlistService:
         # Called after an entry was added (committed and indexed) with (entry, retro_days):
         # the hits side searches the reads of the last retro_days days (0: no search).
         self.on_entry_added: list[Callable[[HotlistEntry, int], None]] = []
+        # After each commit, per list (entry id None) or entry changed: other processes
+        # holding an index are told (``refresh`` there).
+        self.on_change: list[Callable[[str, str | None], None]] = []
 
     def load(self) -> int:
         """Lists into memory, unexpired entries of active lists into the index."""
@@ -138,6 +143,26 @@ class HotlistService:
         self._lists = {lst.id: lst for lst in self._db.lists()}
 
     # -- lists ------------------------------------------------------------------------------
+    def refresh(self, list_id: str, entry_id: str | None = None) -> None:
+        """Another node process changed this list, or one entry of it: read it back into
+        memory and the index."""
+        now = self._clock()
+        if entry_id is not None:
+            self.index.remove(entry_id)
+            entry = self._db.entry(entry_id)
+            lst = self._lists.get(list_id)
+            if entry is not None and lst is not None and lst.active and entry.expires_at_us > now:
+                self.index.put(indexed(entry))
+            return
+        lst = next((x for x in self._db.lists() if x.id == list_id), None)
+        self.index.remove_list(list_id)
+        if lst is None:
+            self._lists.pop(list_id, None)
+            return
+        self._lists[list_id] = lst
+        if lst.active:
+            self.index.load(self._db.live_entries_in(self._sqlite.reader(), list_id, now))
+
     def list_of(self, list_id: str) -> HotlistList | None:
         """In memory (the matcher asks for every match)."""
         return self._lists.get(list_id)
@@ -157,6 +182,7 @@ class HotlistService:
             self._db.insert_list(t.conn, lst, t.now_us)
             self._audit(t, actor, "hotlist.create", "hotlist", lst.id, _list_detail(lst))
             t.then.append(lambda: self._lists.__setitem__(lst.id, lst))
+            t.changed.append((lst.id, None))
             return lst
 
         return self._write(tx)
@@ -173,6 +199,7 @@ class HotlistService:
             self._db.update_list(t.conn, lst, t.now_us)
             self._audit(t, actor, "hotlist.update", "hotlist", lst.id, _list_detail(lst))
             t.then.append(lambda: self._lists.__setitem__(lst.id, lst))
+            t.changed.append((lst.id, None))
             if old.active and not lst.active:
                 t.then.append(lambda: self.index.remove_list(lst.id))
             elif lst.active and not old.active:
@@ -191,6 +218,7 @@ class HotlistService:
             self._audit(t, actor, "hotlist.delete", "hotlist", list_id, {"entries": n})
             t.then.append(lambda: self._lists.pop(list_id, None))
             t.then.append(lambda: self.index.remove_list(list_id))
+            t.changed.append((list_id, None))
             return n
 
         return self._write(tx)
@@ -228,6 +256,7 @@ class HotlistService:
             self._db.insert_entries(t.conn, [entry_row(new, t.now_us)])
             detail = _entry_detail(new) | {"retro_days": retro_days}
             self._audit(t, actor, "entry.create", "hotlist_entry", new.id, detail)
+            t.changed.append((new.list_id, new.id))
             if lst.active:
                 t.then.append(lambda: self.index.put(indexed(new)))
             return new
@@ -270,6 +299,7 @@ class HotlistService:
             self._db.update_entry(t.conn, new, t.now_us)
             detail = _entry_detail(new) | {"changed": _changed(old, new)}
             self._audit(t, actor, "entry.update", "hotlist_entry", new.id, detail)
+            t.changed.append((new.list_id, new.id))
             if lst.active:
                 t.then.append(lambda: self.index.put(indexed(new)))
             return new
@@ -285,6 +315,7 @@ class HotlistService:
             self._db.delete_entry(t.conn, entry_id, t.now_us)
             self._audit(t, actor, "entry.delete", "hotlist_entry", entry_id, _entry_detail(old))
             t.then.append(lambda: self.index.remove(entry_id))
+            t.changed.append((old.list_id, entry_id))
             return old
 
         return self._write(tx)
@@ -355,6 +386,7 @@ class HotlistService:
                         self.index.remove(eid)
 
             t.then.append(unindex)
+            t.changed.extend((lid, None) for lid in per_list)
             return sum(1 for _e, _l, was_live in purged if was_live)
 
         return self._write(tx, now_us=now_us)
@@ -419,6 +451,7 @@ class HotlistService:
                 "rejected": refused.count + dups.count, "created_us": t.now_us,
             }  # fmt: skip
             self._audit(t, actor, "hotlist.import", "hotlist", list_id, detail)
+            t.changed.append((list_id, None))
             if replace:
                 t.then.append(lambda: self.index.remove_list(list_id))
             if lst_now.active:
@@ -448,6 +481,12 @@ class HotlistService:
                 result = fn(t)
             for follow_up in t.then:
                 follow_up()
+            for list_id, entry_id in t.changed:
+                for hook in self.on_change:
+                    try:
+                        hook(list_id, entry_id)
+                    except Exception:
+                        log.exception("hotlists: change hook failed")
             return result
 
         return self._writer.call(run)

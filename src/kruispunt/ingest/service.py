@@ -35,7 +35,7 @@ from kruispunt.ingest.wire import (
     decode_batch_per_read,
 )
 from kruispunt.registry import CameraRegistry
-from kruispunt.writer import Saturated, Writer, WriterStopped
+from kruispunt.writer import ReadSink, Saturated, WriterStopped
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ class IngestError(Exception):
 @dataclass
 class IngestService:
     registry: CameraRegistry
-    writer: Writer
+    writer: ReadSink
     config: IngestConfig
 
     def __post_init__(self) -> None:

@@ -315,9 +315,9 @@ class PgStore(SqlStore):
             seqs.append(this)
             rows.append(
                 (r.captured_us // US_PER_DAY, this, r.read_id, self._cam_number(r.camera_id),
-                 r.zone_id, r.captured_us, r.received_us, r.plate_raw, r.plate, r.country, r.country_inferred,
-                 r.plate_format, r.confidence, r.direction, r.lane, r.vehicle_class, r.make,
-                 r.colour, r.image_ref)
+                 r.zone_id, r.captured_us, r.received_us, r.plate_raw, r.plate, r.country,
+                 r.country_inferred, r.plate_format, r.confidence, r.direction, r.lane,
+                 r.vehicle_class, r.make, r.colour, r.image_ref)
             )  # fmt: skip
         duplicate = [False] * len(rows)
         if not rows:
@@ -596,6 +596,7 @@ def migrate(url: str, schema: str, revision: str = "head") -> None:
     )
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # one line per start is enough
     started = time.monotonic()
     try:
         with engine.begin() as connection:
@@ -610,4 +611,4 @@ def migrate(url: str, schema: str, revision: str = "head") -> None:
             command.upgrade(cfg, revision)
     finally:
         engine.dispose()
-    log.debug("schema %s migrated in %.2f s", schema, time.monotonic() - started)
+    log.info("schema %s is at revision %s (%.2f s)", schema, revision, time.monotonic() - started)
