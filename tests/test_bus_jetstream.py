@@ -434,6 +434,28 @@ def test_worker_handles_each_plate_in_order_and_retries_failures(
     assert worker.owned() == set()
 
 
+def test_slow_handler_keeps_its_batch(bus: BusConfig, ingest: JetStreamLog) -> None:
+    """A handler slower than ack_wait still sees its batch once (in-progress acks, and the
+    ack before the next fetch, keep the server from handing it out again)."""
+    recorder = Recorder()
+    inner = recorder.handler("w1")
+
+    def slow(partition: int, reads: list[Read]) -> None:
+        time.sleep(1.6)
+        inner(partition, reads)
+
+    worker = PartitionWorker(bus, group=GROUP, handler=slow, worker_id="w1", ack_wait_s=1.0)
+    worker.start()
+    try:
+        published = publish(ingest, ["1-SLO-001"], batches=3, tag="s")
+        wait_for(lambda: sorted(recorder.seqs()) == sorted(published), what="all reads")
+        time.sleep(0.5)
+    finally:
+        worker.stop()
+    assert recorder.skipped == 0
+    assert worker.stats.redelivered_batches == 0
+
+
 def test_two_workers_share_partitions_and_take_over(bus: BusConfig, ingest: JetStreamLog) -> None:
     recorder = Recorder()
     released: dict[str, list[int]] = {"a": [], "b": []}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -281,11 +282,35 @@ def bench_ingest(
     soak: Annotated[
         int, typer.Option(help="Reads of one long run that watches memory (0: skip).")
     ] = 1_500_000,
+    workers: Annotated[int, typer.Option(help="JetStream: worker processes.")] = 2,
+    partitions: Annotated[int, typer.Option(help="JetStream: partitions of the log.")] = 8,
+    sustained_s: Annotated[
+        float, typer.Option(help="JetStream: seconds of paced 5,000 reads/s load (0: skip).")
+    ] = 20.0,
 ) -> None:
-    """End-to-end ingest rate vs the store's raw insert ceiling, same run, same machine."""
-    from kruispunt.bench.ingest import run_ingest_bench
+    """End-to-end ingest rate vs the store's raw insert ceiling, same run, same machine.
 
-    result = run_ingest_bench(reads=reads, batch=batch, clients=clients, runs=runs, soak_reads=soak)
+    With KRUISPUNT_DATABASE_URL (postgresql://...) and/or KRUISPUNT_BUS_URL (nats://...) set,
+    it measures those backends: the ceiling is then PostgreSQL's own COPY rate into the same
+    tables, and with JetStream it adds workers_scaling and a sustained-load lag."""
+    db_url = os.environ.get("KRUISPUNT_DATABASE_URL", "")
+    bus_url = os.environ.get("KRUISPUNT_BUS_URL") or None
+    if bus_url and not db_url.startswith(("postgresql:", "postgres:")):
+        err.print("[red]KRUISPUNT_BUS_URL needs KRUISPUNT_DATABASE_URL=postgresql://...[/red]")
+        raise typer.Exit(2)
+    if db_url.startswith(("postgresql:", "postgres:")):
+        from kruispunt.bench.cluster import run_cluster_bench
+
+        result = run_cluster_bench(
+            db_url=db_url, bus_url=bus_url, reads=reads, batch=batch, clients=clients,
+            runs=runs, workers=workers, partitions=partitions, sustained_s=sustained_s,
+        )  # fmt: skip
+    else:
+        from kruispunt.bench.ingest import run_ingest_bench
+
+        result = run_ingest_bench(
+            reads=reads, batch=batch, clients=clients, runs=runs, soak_reads=soak
+        )
     print(json.dumps(result, indent=None if as_json else 2))
 
 

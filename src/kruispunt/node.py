@@ -168,8 +168,9 @@ class Node:
                 lambda: [self._processor(key) for key in config.processors.enabled],
             )
             self.partition_worker = PartitionWorker(
-                config.bus, group="kruispunt", handler=self.pipeline.handle
-            )
+                config.bus, group="kruispunt", handler=self.pipeline.handle,
+                on_release=self.pipeline.forget,
+            )  # fmt: skip
 
     def _processor(self, key: str) -> Processor:
         if key == HotlistMatcher.type_key:

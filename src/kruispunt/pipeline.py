@@ -9,8 +9,9 @@
    therefore derives nothing twice, whichever worker gets it.
 3. Only then does the worker acknowledge the batch to JetStream (``PartitionWorker``).
 
-Each partition has its own processor instances (and cursors): per-vehicle state stays with
-the one worker that holds the partition.
+On PostgreSQL steps 1 and 2 are one transaction (one commit per batch). Each partition has
+its own processor instances and cursors: per-vehicle state stays with the one worker that
+holds the partition.
 """
 
 from __future__ import annotations
@@ -19,9 +20,11 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from kruispunt.domain.reads import Read
 from kruispunt.processors.base import Processor
+from kruispunt.store.sql import SqlStore
 from kruispunt.writer import Writer
 
 log = logging.getLogger(__name__)
@@ -57,46 +60,62 @@ class PartitionPipeline:
                 self._processors[partition] = procs
             return procs
 
+    def forget(self, partition: int) -> None:
+        """The partition went to another worker: its cursors may move without us."""
+        with self._lock:
+            for p in self._processors.pop(partition, []):
+                self._cursors.pop(p.name, None)
+
     def handle(self, partition: int, reads: Sequence[Read]) -> None:
         """Archive and derive one batch, durably; raises (nothing acknowledged) on failure."""
         if not reads:
             return
-        result = self.writer.call(lambda s: s.append(reads)).result()
-        fresh = [r for r, seq in zip(reads, result.seqs, strict=True) if seq == r.seq]
+        procs = self.processors(partition)
+        top = max(r.seq for r in reads)
+        try:
+            fresh, archived, done = self.writer.call(
+                lambda store: self._work(store, procs, reads, top),  # type: ignore[arg-type]
+                urgent=any(p.urgent_commit for p in procs),
+            ).result()
+        except Exception:
+            # E.g. the partition was another worker's for a while and a cursor moved: read
+            # them again from the store when the batch is retried.
+            for p in procs:
+                self._cursors.pop(p.name, None)
+            raise
+        for processor, committed, cursor in done:
+            self._cursors[processor.name] = cursor
+            if committed is not None:
+                try:
+                    processor.after_commit(committed)
+                except Exception:  # stored already; a failed notification must not replay
+                    log.exception("processor %s: after_commit failed", processor.name)
         stats = self.stats.setdefault(partition, PartitionStats())
         stats.batches += 1
         stats.reads += len(reads)
-        stats.archived += sum(not d for d in result.duplicate)
+        stats.archived += archived
         stats.resent += len(reads) - len(fresh)
-        top = max(r.seq for r in reads)
-        for processor in self.processors(partition):
-            self._derive(processor, fresh, top)
         stats.last_seq = max(stats.last_seq, top)
 
-    def _derive(self, processor: Processor, fresh: list[Read], top: int) -> None:
-        name = processor.name
-        cursor = self._cursors.get(name)
-        if cursor is None:
-            cursor = self.writer.call(lambda s: s.cursor(name)).result()
-        if top <= cursor:
-            self._cursors[name] = cursor
-            return  # a redelivery of what this processor already committed
-        todo = [r for r in fresh if r.seq > cursor]
-        derived = processor.process(todo)
-        if processor.wants_commit(derived, cursor):
-            old = cursor
-            try:
-                committed = self.writer.call(
-                    lambda s: processor.commit(s, old, top, derived),
-                    urgent=processor.urgent_commit,
-                ).result()
-            except Exception:
-                # E.g. the partition was another worker's for a while and its cursor moved:
-                # read it again from the store when the batch is retried.
-                self._cursors.pop(name, None)
-                raise
-            try:
-                processor.after_commit(committed)
-            except Exception:  # the records are stored; a failed notification must not replay
-                log.exception("processor %s: after_commit failed", name)
-        self._cursors[name] = top
+    def _work(
+        self, store: SqlStore, procs: list[Processor], reads: Sequence[Read], top: int
+    ) -> tuple[list[Read], int, list[tuple[Processor, Any, int]]]:
+        """On the writer thread: archive, then each processor's records and cursor."""
+        done: list[tuple[Processor, Any, int]] = []
+        with store.batch():
+            result = store.append(reads)
+            fresh = [r for r, seq in zip(reads, result.seqs, strict=True) if seq == r.seq]
+            for processor in procs:
+                name = processor.name
+                cursor = self._cursors.get(name)
+                if cursor is None:
+                    cursor = store.cursor(name)
+                if top <= cursor:  # a redelivery of what this processor committed already
+                    done.append((processor, None, cursor))
+                    continue
+                derived = processor.process([r for r in fresh if r.seq > cursor])
+                committed = None
+                if processor.wants_commit(derived, cursor):
+                    committed = processor.commit(store, cursor, top, derived)
+                done.append((processor, committed, top))
+        return fresh, sum(not d for d in result.duplicate), done

@@ -981,16 +981,35 @@ class PartitionWorker:
         batches: list[LoggedBatch],
         stop: asyncio.Event,
     ) -> None:
+        reads = [r for b in batches for r in b.reads]
+        # Keeps the batch ours on the server (no redelivery) while it is handled or retried.
+        keep_alive = asyncio.create_task(self._keep_alive(consumer, batches))
+        try:
+            if not await self._run_handler(p, reads, stop):
+                return  # not acknowledged: the next owner gets the batch again
+        finally:
+            keep_alive.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keep_alive
+        try:
+            await consumer.ack(batches)
+        except Exception as exc:
+            # Handled but not acknowledged: it comes again and the handler skips it.
+            log.warning("partition %d: ack failed: %r", p, exc)
+        self.stats.batches += 1
+        self.stats.redelivered_batches += sum(1 for b in batches if b.delivered > 1)
+        self.stats.handled_reads[p] = self.stats.handled_reads.get(p, 0) + len(reads)
+
+    async def _run_handler(self, p: int, reads: list[Read], stop: asyncio.Event) -> bool:
+        """Call the handler until it succeeds (True), or the partition is left (False)."""
         leases = self._leases
         assert leases is not None
-        reads = [r for b in batches for r in b.reads]
+        loop = asyncio.get_running_loop()
         delay = 0.1
         while reads:
-            keep_alive = asyncio.create_task(self._keep_alive(consumer, batches))
             try:
-                loop = asyncio.get_running_loop()
                 await loop.run_in_executor(self._executor, self._handler, p, reads)
-                break
+                return True
             except Exception as exc:
                 self.stats.handler_failures += 1
                 log.warning(
@@ -1000,22 +1019,11 @@ class PartitionWorker:
                     delay,
                 )
                 log.debug("partition %d: handler failure", p, exc_info=True)
-            finally:
-                keep_alive.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await keep_alive
             await _sleep_unless(stop, delay)
             delay = min(delay * 2, 5.0)
             if stop.is_set() or not leases.holds(p):
-                return  # not acknowledged: the next owner gets the batch again
-        try:
-            await consumer.ack(batches)
-        except Exception as exc:
-            # Handled but not acknowledged: it comes again and the handler skips it.
-            log.warning("partition %d: ack failed: %r", p, exc)
-        self.stats.batches += 1
-        self.stats.redelivered_batches += sum(1 for b in batches if b.delivered > 1)
-        self.stats.handled_reads[p] = self.stats.handled_reads.get(p, 0) + len(reads)
+                return False
+        return True
 
     async def _keep_alive(self, consumer: PartitionConsumer, batches: list[LoggedBatch]) -> None:
         while True:

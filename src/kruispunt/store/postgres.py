@@ -190,6 +190,10 @@ class PgStore(SqlStore):
         with conn.transaction():
             yield PgConn(conn)
 
+    def batch(self) -> AbstractContextManager[object]:
+        # The transactions opened inside become savepoints of this one: one commit.
+        return self._transaction()
+
     def reader(self) -> Conn:
         if self._pool is None:
             raise StoreError("store is not open")

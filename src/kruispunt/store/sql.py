@@ -53,6 +53,12 @@ class SqlStore(ReadStore):
     def reader(self) -> Conn:
         """A connection for reads that sees every committed change (any thread)."""
 
+    def batch(self) -> contextlib.AbstractContextManager[object]:
+        """Several writes committed as one where the engine can nest transactions (a worker
+        archives a batch and commits every processor's records in one commit); otherwise
+        each write commits on its own."""
+        return contextlib.nullcontext()
+
     @abc.abstractmethod
     def lock(self, conn: Conn, name: str) -> None:
         """Inside a transaction: serialise with every other process writing under ``name``
