@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -38,3 +39,26 @@ def test_bench_hits_prints_the_contract_keys() -> None:
     assert result["hotlist_entries"] == 2000
     assert result["probes_received"] == result["probes"] == 10
     assert result["p50_ms"] <= result["p95_ms"] <= result["p99_ms"]
+
+
+def test_bench_ingest_on_postgresql_and_jetstream_keeps_the_contract() -> None:
+    from tests.backends import require_nats, require_postgres
+
+    env = {**os.environ, "KRUISPUNT_DATABASE_URL": require_postgres(),
+           "KRUISPUNT_BUS_URL": require_nats()}  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-m", "kruispunt", "bench", "ingest", "--json", "--reads", "3000",
+         "--batch", "300", "--runs", "1", "--soak", "0", "--sustained-s", "2"],
+        capture_output=True, text=True, timeout=300, check=True, env=env,
+    )  # fmt: skip
+    result = json.loads(out.stdout)
+    for key in ("reads_per_s", "store_ceiling_reads_per_s", "ratio", "peak_rss_mb",
+                "processed_per_s"):  # fmt: skip
+        assert isinstance(result[key], int | float) and result[key] > 0, key
+    assert result["ratio"] == pytest.approx(
+        result["reads_per_s"] / result["store_ceiling_reads_per_s"], abs=0.01
+    )
+    assert result["log"] == "nats jetstream" and result["reads_per_run"] == 3000
+    assert set(result["workers_scaling"]) == {"1", "2"}
+    assert all(v > 0 for v in result["workers_scaling"].values())
+    assert result["sustained"]["target_reads_per_s"] == 5000

@@ -1,4 +1,6 @@
-"""Kill -9 the node in the middle of a load: every acknowledged read is there exactly once."""
+"""Kill -9 the node in the middle of a load: every acknowledged read is there exactly once.
+
+On SQLite and on the real PostgreSQL server (the embedded log: one node process)."""
 
 from __future__ import annotations
 
@@ -16,7 +18,8 @@ import httpx
 import pytest
 
 from kruispunt.domain.cameras import Camera
-from tests.conftest import ADMIN, batch_json, make_camera, read_json
+from tests.backends import require_postgres, unique_name
+from tests.conftest import ADMIN, batch_json, drop_pg_schema, make_camera, read_json
 
 pytestmark = pytest.mark.slow
 
@@ -27,10 +30,64 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start(tmp: Path, port: int) -> subprocess.Popen[bytes]:
-    cfg = tmp / "node.toml"
+class Store:
+    """Where the node under test keeps its log, and how the test reads it behind its back."""
+
+    def __init__(self, engine: str, tmp: Path):
+        self.engine = engine
+        self.tmp = tmp
+        if engine == "sqlite":
+            self.section = f'url = "sqlite:///{tmp}/node.sqlite"\nsynchronous = "FULL"\n'
+        else:
+            self.url = require_postgres()
+            self.schema = unique_name("kp_crash")
+            self.section = f'url = "{self.url}"\npg_schema = "{self.schema}"\n'
+
+    def reads(self) -> list[tuple[str, str, int]]:
+        """(camera, read id, seq) of every stored read, duplicates included."""
+        if self.engine == "sqlite":
+            conn = sqlite3.connect(self.tmp / "node.sqlite")
+            cams = dict(conn.execute("SELECT num, id FROM cameras"))
+            out = []
+            for (table,) in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type='table' AND name LIKE 'reads_%'"
+            ).fetchall():
+                out += [
+                    (cams[n], r, s)
+                    for n, r, s in conn.execute(f"SELECT cam, read_id, seq FROM {table}")
+                ]
+            conn.close()
+            return out
+        return [
+            tuple(r)
+            for r in self._pg(
+                "SELECT c.id, r.read_id, r.seq FROM reads r JOIN cameras c ON c.num = r.cam"
+            )
+        ]  # type: ignore[misc]
+
+    def counted(self) -> int:
+        if self.engine == "sqlite":
+            conn = sqlite3.connect(self.tmp / "node.sqlite")
+            n = conn.execute("SELECT sum(reads) FROM traffic_counts").fetchone()[0]
+            conn.close()
+            return int(n)
+        return int(self._pg("SELECT sum(reads) FROM traffic_counts")[0][0])
+
+    def _pg(self, statement: str) -> list[tuple[object, ...]]:
+        import psycopg
+
+        with psycopg.connect(self.url, options=f"-c search_path={self.schema}") as conn:
+            return conn.execute(statement).fetchall()  # type: ignore[arg-type]
+
+    def drop(self) -> None:
+        if self.engine != "sqlite":
+            drop_pg_schema(self.url, self.schema)
+
+
+def start(store: Store, port: int) -> subprocess.Popen[bytes]:
+    cfg = store.tmp / "node.toml"
     cfg.write_text(
-        f'[store]\nurl = "sqlite:///{tmp}/node.sqlite"\nsynchronous = "FULL"\n'
+        f"[store]\n{store.section}"
         f'[server]\nport = {port}\nadmin_token = "{ADMIN}"\n'
         "[processors]\nidle_sleep_s = 0.05\n"
     )
@@ -62,10 +119,19 @@ def provision(url: str, cameras: list[Camera]) -> dict[str, str]:
     return tokens
 
 
-def test_kill_9_mid_ingest_loses_no_acknowledged_read(tmp_path: Path) -> None:
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+def test_kill_9_mid_ingest_loses_no_acknowledged_read(tmp_path: Path, engine: str) -> None:
+    store = Store(engine, tmp_path)
+    try:
+        run_kill_test(store)
+    finally:
+        store.drop()
+
+
+def run_kill_test(store: Store) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    proc = start(tmp_path, port)
+    proc = start(store, port)
     cameras = [make_camera(f"pz5364-k{i}") for i in range(4)]
     tokens = provision(url, cameras)
 
@@ -114,20 +180,14 @@ def test_kill_9_mid_ingest_loses_no_acknowledged_read(tmp_path: Path) -> None:
     assert len(acked) >= 2_000, "the load did not get going"
 
     # Restart on the same files: every acknowledged read is there, once, with its seq.
-    proc = start(tmp_path, port)
+    proc = start(store, port)
     try:
-        conn = sqlite3.connect(tmp_path / "node.sqlite")
-        cams = dict(conn.execute("SELECT num, id FROM cameras"))
         stored: dict[tuple[str, str], int] = {}
         duplicates = 0
-        for (table,) in conn.execute(
-            "SELECT name FROM sqlite_master WHERE type='table' AND name LIKE 'reads_%'"
-        ).fetchall():
-            for num, read_id, seq in conn.execute(f"SELECT cam, read_id, seq FROM {table}"):
-                key = (cams[num], read_id)
-                duplicates += key in stored
-                stored[key] = seq
-        conn.close()
+        for cam, read_id, seq in store.reads():
+            key = (cam, read_id)
+            duplicates += key in stored
+            stored[key] = seq
         assert duplicates == 0
         missing = [k for k in acked if k not in stored]
         assert missing == []
@@ -152,10 +212,7 @@ def test_kill_9_mid_ingest_loses_no_acknowledged_read(tmp_path: Path) -> None:
         expected_total = len(sent) * 200
         assert status["reads_total"] == expected_total
         # The processor's counts survived the kill without double counting.
-        conn = sqlite3.connect(tmp_path / "node.sqlite")
-        counted = conn.execute("SELECT sum(reads) FROM traffic_counts").fetchone()[0]
-        conn.close()
-        assert counted == expected_total
+        assert store.counted() == expected_total
     finally:
         proc.terminate()
         proc.wait(30)

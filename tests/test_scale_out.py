@@ -187,8 +187,9 @@ def test_api_and_worker_processes_share_the_load_and_survive_a_killed_worker(
     cluster: Cluster,
 ) -> None:
     cam_tokens, user_tokens = setup_network(cluster)
+    metrics_port = free_port()
     cluster.run("worker-1", "worker")
-    cluster.run("worker-2", "worker")
+    cluster.run("worker-2", "worker", "--metrics-port", str(metrics_port))
     cluster.api("api-1")
     cluster.api("api-2")
 
@@ -282,6 +283,20 @@ def test_api_and_worker_processes_share_the_load_and_survive_a_killed_worker(
     hit_reads = sorted((msgspec.json.decode(d)["camera_id"], msgspec.json.decode(d)["read_id"])
                        for (d,) in hits)  # fmt: skip
     assert hit_reads == sorted(wanted_sent)  # one hit per wanted read, none twice
+
+    # Prometheus: the surviving worker holds every partition and says what it archived.
+    def worker_metrics() -> dict[str, float]:
+        text = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics").text
+        return {
+            line.split(" ")[0]: float(line.split(" ")[1])
+            for line in text.splitlines()
+            if line.startswith("kruispunt_") and " " in line
+        }
+
+    wait_for(lambda: worker_metrics().get("kruispunt_partitions_owned") == 4, 15, "metrics")
+    assert worker_metrics()["kruispunt_reads_archived_total"] > 0
+    api_metrics = httpx.get(f"{cluster.url('api-1')}/metrics").text
+    assert "kruispunt_reads_stored_total" in api_metrics
 
     # Live: hits raised by the workers from reads sent to both APIs reached api-1's subscriber.
     wait_for(lambda: len(received) >= 1, 20, "a live hit on api-1")

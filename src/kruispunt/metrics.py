@@ -19,3 +19,20 @@ PENDING_READS = Gauge("kruispunt_pending_reads", "Reads accepted and waiting for
 PROCESSOR_LAG = Gauge(
     "kruispunt_processor_lag_reads", "Reads in the log not yet seen by a processor", ["processor"]
 )
+HITS = Counter(
+    "kruispunt_hits_total",
+    "Hits stored (live matches and retroactive ones), as raised by this process",
+    ["kind"],
+)
+READS_ARCHIVED = Counter(
+    "kruispunt_reads_archived_total",
+    "Reads a worker stored from the distributed log into the store",
+)
+PARTITIONS_OWNED = Gauge(
+    "kruispunt_partitions_owned", "Partitions of the distributed log this worker holds"
+)
+PARTITION_LAG = Gauge(
+    "kruispunt_partition_lag_messages",
+    "Messages of a partition not yet handled by this worker (JetStream's count)",
+    ["partition"],
+)

@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterable
 from functools import partial
 
+from kruispunt import metrics
 from kruispunt.access.users import UserService
 from kruispunt.bus.events import NodeEvents
 from kruispunt.bus.jetstream import JetStreamLog, PartitionWorker
@@ -246,6 +247,14 @@ class Node:
         self.writer.stop()
         self.store.close()
         self.started = False
+
+    def update_metrics(self) -> None:
+        """Gauges read at scrape time (a worker's partitions and their lag)."""
+        if self.partition_worker is not None:
+            owned = self.partition_worker.owned()
+            metrics.PARTITIONS_OWNED.set(len(owned))
+            for partition, lag in self.partition_worker.stats.lag.items():
+                metrics.PARTITION_LAG.labels(str(partition)).set(lag if partition in owned else 0)
 
     # -- cameras ----------------------------------------------------------------------------
     def upsert_cameras(self, cameras: Iterable[Camera]) -> None:

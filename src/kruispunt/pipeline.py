@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from kruispunt import metrics
 from kruispunt.domain.reads import Read
 from kruispunt.processors.base import Processor
 from kruispunt.store.sql import SqlStore
@@ -94,6 +95,7 @@ class PartitionPipeline:
         stats.batches += 1
         stats.reads += len(reads)
         stats.archived += archived
+        metrics.READS_ARCHIVED.inc(archived)
         stats.resent += len(reads) - len(fresh)
         stats.last_seq = max(stats.last_seq, top)
 

@@ -75,6 +75,7 @@ def run_worker(config: Config, *, metrics_port: int | None = None) -> None:
         start_http_server(metrics_port, addr=config.server.host)
     node.start()
     try:
-        stop.wait()
+        while not stop.wait(5.0):
+            node.update_metrics()
     finally:
         node.stop()

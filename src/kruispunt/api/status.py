@@ -129,4 +129,5 @@ async def prometheus_metrics(request: Request) -> Response:
     metrics.PENDING_READS.set(node.ingest.writer.pending_reads)
     for runner in node.runners:
         metrics.PROCESSOR_LAG.labels(runner.processor.name).set(runner.lag())
+    node.update_metrics()
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

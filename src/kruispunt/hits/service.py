@@ -15,6 +15,7 @@ from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import Any
 
+from kruispunt import metrics
 from kruispunt.access.principals import Principal, Role
 from kruispunt.audit import write_audit
 from kruispunt.hits.models import Hit, HitEvent, HitStatus, MatchKind, Outcome
@@ -200,6 +201,8 @@ class HitService:
         self.on_update: list[Callable[[Hit], None]] = []
 
     def publish(self, hits: list[Hit]) -> None:
+        for hit in hits:
+            metrics.HITS.labels("historic" if hit.historic else hit.kind.value).inc()
         for hook in self.on_hits:
             try:
                 hook(hits)
