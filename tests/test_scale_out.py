@@ -226,8 +226,8 @@ def test_api_and_worker_processes_share_the_load_and_survive_a_killed_worker(
             for i in range(50):
                 n = batch * 50 + i
                 plate = WANTED if n % 50 == 7 else f"1-{cam[-3:]}-{n:04d}"[:9]
-                reads.append(read_json(f"{cam}-{n}", plate=plate,
-                                       captured_at=base + dt.timedelta(milliseconds=n)))  # fmt: skip
+                at = base + dt.timedelta(milliseconds=n)
+                reads.append(read_json(f"{cam}-{n}", plate=plate, captured_at=at))
             name = "api-1" if (batch + index) % 2 else "api-2"
             body = batch_json(cam, reads)
             for _attempt in range(20):
@@ -235,8 +235,8 @@ def test_api_and_worker_processes_share_the_load_and_survive_a_killed_worker(
                     name = "api-1"
                 target = cluster.url(name)
                 try:
-                    r = client.post(f"{target}/api/v1/reads", content=body,
-                                    headers={"Authorization": f"Bearer {cam_tokens[cam]}"})  # fmt: skip
+                    auth = {"Authorization": f"Bearer {cam_tokens[cam]}"}
+                    r = client.post(f"{target}/api/v1/reads", content=body, headers=auth)
                 except httpx.HTTPError:  # the process died under us: not acknowledged, resend
                     time.sleep(0.2)
                     continue
@@ -310,9 +310,10 @@ def test_api_and_worker_processes_share_the_load_and_survive_a_killed_worker(
     # A hotlist entry added through a restarted api-2 is matched by the workers.
     cluster.api("api-2")
     chief = {"Authorization": f"Bearer {user_tokens['chief']}"}
+    expires = (dt.datetime.now(dt.UTC) + dt.timedelta(days=5)).isoformat()
     entry = {"plate": ADDED_LATER, "country": "BE", "category": "stolen_vehicle",
              "action": "intercept", "source": "PV 1", "legal_basis": "WPA art. 44/1",
-             "expires_at": (dt.datetime.now(dt.UTC) + dt.timedelta(days=5)).isoformat()}  # fmt: skip
+             "expires_at": expires}  # fmt: skip
     r = httpx.post(f"{cluster.url('api-2')}/api/v1/hotlists/stolen/entries", json=entry,
                    headers=chief)  # fmt: skip
     assert r.status_code == 201, r.text
