@@ -22,7 +22,7 @@ import random
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, ClassVar
@@ -36,10 +36,8 @@ from kruispunt.domain.cameras import Camera
 from kruispunt.domain.reads import Read
 from kruispunt.store.base import (
     AppendResult,
-    CameraRecord,
     Segment,
     StoreError,
-    TrafficCount,
 )
 from kruispunt.store.sql import Conn, Cursor, SqlStore, now_us
 
@@ -57,7 +55,6 @@ _READ_COLS = ", ".join(COLUMNS[1:])  # a Read's fields, in its order
 _WRITER_LOCK = "kruispunt.embedded-log-writer"
 
 _camera_encoder = msgspec.json.Encoder()
-_camera_decoder = msgspec.json.Decoder(Camera)
 
 
 def partition_name(day: dt.date) -> str:
@@ -423,27 +420,6 @@ class PgStore(SqlStore):
             for row in rows:
                 copy.write_row(row)
 
-    def commit_processor(
-        self,
-        name: str,
-        from_cursor: int,
-        cursor: int,
-        counts: Mapping[tuple[str, int], tuple[int, int, int]],
-    ) -> None:
-        try:
-            with self._transaction() as conn:
-                self.move_cursor(conn, name, from_cursor, cursor)
-                conn.executemany(
-                    "INSERT INTO traffic_counts (camera_id, bucket_us, reads, low_confidence, "
-                    "foreign_plates) VALUES (?, ?, ?, ?, ?) ON CONFLICT (camera_id, bucket_us) "
-                    "DO UPDATE SET reads = traffic_counts.reads + excluded.reads, "
-                    "low_confidence = traffic_counts.low_confidence + excluded.low_confidence, "
-                    "foreign_plates = traffic_counts.foreign_plates + excluded.foreign_plates",
-                    [(cam, bucket, *values) for (cam, bucket), values in counts.items()],
-                )
-        except psycopg.Error as exc:
-            raise StoreError(f"processor commit failed: {exc}") from exc
-
     def drop_segment(self, day: dt.date) -> int:
         name = partition_name(day)
         try:
@@ -508,26 +484,11 @@ class PgStore(SqlStore):
             cam = self._cam_id.get(num, f"#{num}")
         return cam
 
-    def _row_to_read(self, row: tuple[Any, ...]) -> Read:
-        (seq, read_id, cam, zone, cap, rec, raw, plate, country, inferred, fmt, conf,
-         direction, lane, vclass, make, colour, image) = row  # fmt: skip
-        return Read(
-            seq, read_id, self._camera_id(cam), zone, cap, rec, raw, plate, country,
-            bool(inferred), fmt, conf, direction, lane, vclass, make, colour, image,
-        )  # fmt: skip
-
     def reads_after(self, seq: int, limit: int) -> list[Read]:
         rows = self._pool_rows(
             f"SELECT {_READ_COLS} FROM reads WHERE seq > ? ORDER BY seq LIMIT ?", (seq, limit)
         )
         return [self._row_to_read(r) for r in rows]
-
-    def cursor(self, name: str) -> int:
-        rows = self._pool_rows("SELECT seq FROM processor_cursors WHERE name = ?", (name,))
-        return int(rows[0][0]) if rows else 0
-
-    def cursors(self) -> dict[str, int]:
-        return {n: int(s) for n, s in self._pool_rows("SELECT name, seq FROM processor_cursors")}
 
     def segments(self) -> list[Segment]:
         return [
@@ -537,26 +498,6 @@ class PgStore(SqlStore):
                 "GROUP BY day ORDER BY day"
             )
         ]
-
-    def cameras(self) -> list[CameraRecord]:
-        return [
-            CameraRecord(_camera_decoder.decode(doc), token_hash)
-            for doc, token_hash in self._pool_rows(
-                "SELECT doc, token_hash FROM cameras WHERE deleted = 0 ORDER BY id"
-            )
-        ]
-
-    def traffic_counts(self, since_us: int, camera_id: str | None = None) -> list[TrafficCount]:
-        statement = (
-            "SELECT camera_id, bucket_us, reads, low_confidence, foreign_plates "
-            "FROM traffic_counts WHERE bucket_us >= ?"
-        )
-        args: tuple[Any, ...] = (since_us,)
-        if camera_id is not None:
-            statement += " AND camera_id = ?"
-            args += (camera_id,)
-        rows = self._pool_rows(statement + " ORDER BY camera_id, bucket_us", args)
-        return [TrafficCount(c, int(b), int(r), int(lo), int(f)) for c, b, r, lo, f in rows]
 
     def reads_of_plate(self, plate: str, since_us: int, until_us: int) -> list[Read]:
         rows = self._pool_rows(

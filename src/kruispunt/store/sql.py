@@ -12,12 +12,17 @@ import abc
 import contextlib
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
+import msgspec
 import psycopg
 
-from kruispunt.store.base import ReadStore, StoreError
+from kruispunt.domain.cameras import Camera
+from kruispunt.domain.reads import Read
+from kruispunt.store.base import CameraRecord, ReadStore, StoreError, TrafficCount
+
+_camera_decoder = msgspec.json.Decoder(Camera)
 
 # A failure of either engine: nothing of the transaction was applied.
 DB_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error, psycopg.Error, StoreError)
@@ -63,6 +68,72 @@ class SqlStore(ReadStore):
     def lock(self, conn: Conn, name: str) -> None:
         """Inside a transaction: serialise with every other process writing under ``name``
         until commit (the audit chain must not fork). A no-op for a single-writer engine."""
+
+    # -- what both engines do with the same SQL ----------------------------------------------
+    @abc.abstractmethod
+    def _camera_id(self, num: int) -> str:
+        """The id of the camera the log knows by ``num``."""
+
+    def _row_to_read(self, row: Sequence[Any]) -> Read:
+        (seq, read_id, cam, zone, cap, rec, raw, plate, country, inferred, fmt, conf,
+         direction, lane, vclass, make, colour, image) = row  # fmt: skip
+        return Read(
+            seq, read_id, self._camera_id(cam), zone, cap, rec, raw, plate, country,
+            bool(inferred), fmt, conf, direction, lane, vclass, make, colour, image,
+        )  # fmt: skip
+
+    def commit_processor(
+        self,
+        name: str,
+        from_cursor: int,
+        cursor: int,
+        counts: Mapping[tuple[str, int], tuple[int, int, int]],
+    ) -> None:
+        try:
+            with self.transaction() as conn:
+                self.move_cursor(conn, name, from_cursor, cursor)
+                conn.executemany(
+                    "INSERT INTO traffic_counts (camera_id, bucket_us, reads, low_confidence, "
+                    "foreign_plates) VALUES (?, ?, ?, ?, ?) ON CONFLICT (camera_id, bucket_us) "
+                    "DO UPDATE SET reads = traffic_counts.reads + excluded.reads, "
+                    "low_confidence = traffic_counts.low_confidence + excluded.low_confidence, "
+                    "foreign_plates = traffic_counts.foreign_plates + excluded.foreign_plates",
+                    [(cam, bucket, *values) for (cam, bucket), values in counts.items()],
+                )
+        except DB_ERRORS as exc:
+            if isinstance(exc, StoreError):
+                raise
+            raise StoreError(f"processor commit failed: {exc}") from exc
+
+    def cursor(self, name: str) -> int:
+        row = (
+            self.reader()
+            .execute("SELECT seq FROM processor_cursors WHERE name=?", (name,))
+            .fetchone()
+        )
+        return int(row[0]) if row else 0
+
+    def cursors(self) -> dict[str, int]:
+        rows = self.reader().execute("SELECT name, seq FROM processor_cursors")
+        return {str(n): int(s) for n, s in rows}
+
+    def cameras(self) -> list[CameraRecord]:
+        rows = self.reader().execute(
+            "SELECT doc, token_hash FROM cameras WHERE deleted=0 ORDER BY id"
+        )
+        return [CameraRecord(_camera_decoder.decode(doc), token) for doc, token in rows]
+
+    def traffic_counts(self, since_us: int, camera_id: str | None = None) -> list[TrafficCount]:
+        statement = (
+            "SELECT camera_id, bucket_us, reads, low_confidence, foreign_plates "
+            "FROM traffic_counts WHERE bucket_us >= ?"
+        )
+        args: tuple[Any, ...] = (since_us,)
+        if camera_id is not None:
+            statement += " AND camera_id = ?"
+            args += (camera_id,)
+        rows = self.reader().execute(statement + " ORDER BY camera_id, bucket_us", args)
+        return [TrafficCount(c, int(b), int(r), int(lo), int(f)) for c, b, r, lo, f in rows]
 
     @staticmethod
     def move_cursor(conn: Conn, name: str, from_cursor: int, cursor: int) -> None:

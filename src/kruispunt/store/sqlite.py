@@ -14,7 +14,7 @@ import sqlite3
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar
@@ -25,10 +25,8 @@ from kruispunt.domain.cameras import Camera
 from kruispunt.domain.reads import Read
 from kruispunt.store.base import (
     AppendResult,
-    CameraRecord,
     Segment,
     StoreError,
-    TrafficCount,
 )
 from kruispunt.store.sql import Conn, SqlStore
 
@@ -129,7 +127,6 @@ CREATE INDEX IF NOT EXISTS ix_{t}_plate_time ON {t} (plate, captured_us);
 """
 
 _camera_encoder = msgspec.json.Encoder()
-_camera_decoder = msgspec.json.Decoder(Camera)
 
 
 def day_table(day: dt.date) -> str:
@@ -419,26 +416,6 @@ class SqliteStore(SqlStore):
                     stored[(cam, read_id)] = seq
         return stored
 
-    def commit_processor(
-        self,
-        name: str,
-        from_cursor: int,
-        cursor: int,
-        counts: Mapping[tuple[str, int], tuple[int, int, int]],
-    ) -> None:
-        try:
-            with self._transaction() as conn:
-                self.move_cursor(conn, name, from_cursor, cursor)
-                conn.executemany(
-                    "INSERT INTO traffic_counts VALUES (?, ?, ?, ?, ?) "
-                    "ON CONFLICT(camera_id, bucket_us) DO UPDATE SET reads=reads+excluded.reads,"
-                    " low_confidence=low_confidence+excluded.low_confidence,"
-                    " foreign_plates=foreign_plates+excluded.foreign_plates",
-                    [(cam, bucket, *values) for (cam, bucket), values in counts.items()],
-                )
-        except sqlite3.Error as exc:
-            raise StoreError(f"processor commit failed: {exc}") from exc
-
     def drop_segment(self, day: dt.date) -> int:
         table = day_table(day)
         try:
@@ -499,14 +476,6 @@ class SqliteStore(SqlStore):
     def last_seq(self) -> int:
         return self._next_seq
 
-    def _row_to_read(self, row: tuple[Any, ...]) -> Read:
-        (seq, read_id, cam, zone, cap, rec, raw, plate, country, inferred, fmt, conf,
-         direction, lane, vclass, make, colour, image) = row  # fmt: skip
-        return Read(
-            seq, read_id, self._camera_id(cam), zone, cap, rec, raw, plate, country,
-            bool(inferred), fmt, conf, direction, lane, vclass, make, colour, image,
-        )  # fmt: skip
-
     def _camera_id(self, num: int) -> str:
         cam = self._cam_id.get(num)
         if cam is None:
@@ -540,17 +509,6 @@ class SqliteStore(SqlStore):
             rows.sort(key=lambda r: int(r[0]))
         return [self._row_to_read(r) for r in rows[:limit]]
 
-    def cursor(self, name: str) -> int:
-        row = (
-            self._reader()
-            .execute("SELECT seq FROM processor_cursors WHERE name=?", (name,))
-            .fetchone()
-        )
-        return int(row[0]) if row else 0
-
-    def cursors(self) -> dict[str, int]:
-        return dict(self._reader().execute("SELECT name, seq FROM processor_cursors"))
-
     def segments(self) -> list[Segment]:
         return [
             Segment(dt.date.fromisoformat(day), lo, hi, n)
@@ -558,26 +516,6 @@ class SqliteStore(SqlStore):
                 "SELECT day, min_seq, max_seq, rows FROM segments ORDER BY day"
             )
         ]
-
-    def cameras(self) -> list[CameraRecord]:
-        return [
-            CameraRecord(_camera_decoder.decode(doc), token_hash)
-            for doc, token_hash in self._reader().execute(
-                "SELECT doc, token_hash FROM cameras WHERE deleted=0 ORDER BY id"
-            )
-        ]
-
-    def traffic_counts(self, since_us: int, camera_id: str | None = None) -> list[TrafficCount]:
-        sql = (
-            "SELECT camera_id, bucket_us, reads, low_confidence, foreign_plates "
-            "FROM traffic_counts WHERE bucket_us >= ?"
-        )
-        args: tuple[Any, ...] = (since_us,)
-        if camera_id is not None:
-            sql += " AND camera_id = ?"
-            args += (camera_id,)
-        rows = self._reader().execute(sql + " ORDER BY camera_id, bucket_us", args)
-        return [TrafficCount(*row) for row in rows]
 
     def reads_of_plate(self, plate: str, since_us: int, until_us: int) -> list[Read]:
         conn = self._reader()
