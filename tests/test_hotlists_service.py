@@ -357,3 +357,23 @@ def test_entries_page_through_a_list(hotlists: HotlistService) -> None:
     assert seen == ids
     one = hotlists.entries_page("stolen", actor=OPERATOR, plate="1ABC004")
     assert [e.id for e in one.entries] == [ids[4]] and one.next_after is None
+
+
+def test_another_process_catches_up_with_changes_it_was_not_told_of(
+    hotlists: HotlistService, node: Node
+) -> None:
+    """Node processes broadcast hotlist changes; one that missed the broadcast (cut off from
+    NATS) still reads them back within one catch-up period."""
+    other = make_service(node)  # a second process on the same store
+    entry = hotlists.create_entry("stolen", draft("1-abc-123"), actor=OPERATOR)
+    assert matches(other, "1ABC123") == []
+    assert other.catch_up() >= 1
+    assert matches(other, "1ABC123") == [entry.id]
+    hotlists.delete_entry(entry.id, actor=OPERATOR)
+    other.catch_up()
+    assert matches(other, "1ABC123") == []
+    hotlists.update_list(
+        HotlistList(id="stolen", name="Stolen", owner_zone_id="pz5364", active=False), actor=CHIEF
+    )
+    other.catch_up()
+    assert other.list_of("stolen") is not None and not other.list_of("stolen").active  # type: ignore[union-attr]

@@ -69,6 +69,7 @@ def build_store(config: Config) -> SqlStore:
 
 
 ROLES = ("all", "api", "worker")
+CATCH_UP_S = 30.0  # with several processes: re-read what others changed at least this often
 
 
 class Node:
@@ -318,4 +319,17 @@ class Node:
                 self.hotlists.expire_due()
             except Exception:
                 log.exception("hotlist expiry failed; will retry")
-            self._retention_stop.wait(min(60.0, self.config.retention.check_interval_s))
+            if self.events is not None:
+                self._catch_up()
+            self._retention_stop.wait(min(CATCH_UP_S, self.config.retention.check_interval_s))
+
+    def _catch_up(self) -> None:
+        """Several processes: the broadcast is fire-and-forget (a process that was cut off
+        from NATS missed some). Read back what changed since the last look, so that a
+        missed event costs at most one period, never a wrong index for good."""
+        try:
+            self.hotlists.catch_up()
+            self.users.load()
+            self.registry.replace(self.store.cameras())
+        except Exception:
+            log.exception("catch-up with the other node processes failed; will retry")

@@ -49,6 +49,7 @@ from kruispunt.store.sql import Conn, SqlStore
 from kruispunt.writer import Writer
 
 log = logging.getLogger(__name__)
+CATCH_UP_ENTRIES = 500  # more changed entries of one list than this: refresh the list whole
 T = TypeVar("T")
 
 
@@ -129,9 +130,11 @@ class HotlistService:
         # After each commit, per list (entry id None) or entry changed: other processes
         # holding an index are told (``refresh`` there).
         self.on_change: list[Callable[[str, str | None], None]] = []
+        self._caught_up_us = 0
 
     def load(self) -> int:
         """Lists into memory, unexpired entries of active lists into the index."""
+        self._caught_up_us = self._clock()
         self.load_lists()
         active = {lst.id for lst in self._lists.values() if lst.active}
         before = len(self.index)
@@ -162,6 +165,26 @@ class HotlistService:
         self._lists[list_id] = lst
         if lst.active:
             self.index.load(self._db.live_entries_in(self._sqlite.reader(), list_id, now))
+
+    def catch_up(self, margin_us: int = 120_000_000) -> int:
+        """Refresh what changed in the store since the last call (lists whole, entries one by
+        one), also changes whose broadcast this process missed. ``margin_us`` covers clocks
+        of other processes that run a little behind. Returns how many things it refreshed."""
+        now = self._clock()
+        since = self._caught_up_us - margin_us
+        lists = {x.id for x in self._db.lists_changed_since(since)}
+        per_list: dict[str, list[str]] = {}
+        for entry_id, list_id in self._db.entries_changed_since(since):
+            per_list.setdefault(list_id, []).append(entry_id)
+        # An import changes many entries at once: read such a list back whole.
+        lists |= {lid for lid, ids in per_list.items() if len(ids) > CATCH_UP_ENTRIES}
+        entries = [(e, lid) for lid, ids in per_list.items() if lid not in lists for e in ids]
+        for list_id in lists:
+            self.refresh(list_id)
+        for entry_id, list_id in entries:
+            self.refresh(list_id, entry_id)
+        self._caught_up_us = now
+        return len(lists) + len(entries)
 
     def list_of(self, list_id: str) -> HotlistList | None:
         """In memory (the matcher asks for every match)."""

@@ -65,6 +65,20 @@ class HotlistStore:
                 shared_country = shared.setdefault(country, country)
                 yield IndexedEntry(eid, lid, plate, shared_country, valid_from, expires)
 
+    def lists_changed_since(self, since_us: int) -> list[HotlistList]:
+        """Lists created, changed or deleted since then (deleted ones included)."""
+        rows = self.sqlite.reader().execute(
+            "SELECT doc FROM hotlists WHERE updated_us > ?", (since_us,)
+        )
+        return [_list_decoder.decode(doc) for (doc,) in rows]
+
+    def entries_changed_since(self, since_us: int) -> list[tuple[str, str]]:
+        """(entry id, list id) of entries created, changed or deleted since then."""
+        rows = self.sqlite.reader().execute(
+            "SELECT id, list_id FROM hotlist_entries WHERE updated_us > ?", (since_us,)
+        )
+        return [(str(e), str(lid)) for e, lid in rows]
+
     def entry(self, entry_id: str) -> HotlistEntry | None:
         row = (
             self.sqlite.reader()

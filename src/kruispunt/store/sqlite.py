@@ -112,6 +112,11 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE INDEX ix_hotlist_entries_expires ON hotlist_entries (expires_at_us);
     """,
+    # 4: node processes catch up with hotlist changes without a table scan
+    """
+    CREATE INDEX ix_hotlist_entries_updated ON hotlist_entries (updated_us);
+    CREATE INDEX ix_hotlists_updated ON hotlists (updated_us);
+    """,
 )
 
 _DAY_TABLE = """
