@@ -47,7 +47,7 @@ class CameraRegistry:
             self._cameras[camera.id] = camera
             if token_hash is not None:
                 old = self._hash_of.pop(camera.id, None)
-                if old is not None:
+                if old is not None and old != token_hash:  # a reload keeps the token working
                     self._by_token_hash.pop(old, None)
                 self._hash_of[camera.id] = token_hash
                 self._by_token_hash[token_hash] = camera.id

@@ -84,16 +84,18 @@ class UserService:
 
     def load(self) -> None:
         rows = self._store.reader().execute("SELECT doc, token_hash FROM users").fetchall()
+        users: dict[str, User] = {}
+        by_hash: dict[str, str] = {}
+        hash_of: dict[str, str] = {}
+        for doc, token_hash in rows:
+            user = _decoder.decode(doc)
+            users[user.id] = user
+            if token_hash is not None and user.active:
+                by_hash[token_hash] = user.id
+                hash_of[user.id] = token_hash
+        # Swapped whole: a token checked during a reload never sees a half-empty table.
         with self._lock:
-            self._users.clear()
-            self._by_hash.clear()
-            self._hash_of.clear()
-            for doc, token_hash in rows:
-                user = _decoder.decode(doc)
-                self._users[user.id] = user
-                if token_hash is not None and user.active:
-                    self._by_hash[token_hash] = user.id
-                    self._hash_of[user.id] = token_hash
+            self._users, self._by_hash, self._hash_of = users, by_hash, hash_of
 
     # -- reading ----------------------------------------------------------------------------
     def get(self, user_id: str) -> User | None:
