@@ -624,3 +624,33 @@ def test_fanout_reaches_others_not_itself() -> None:
         b.stop()
     with pytest.raises(BusError):
         a.publish(b"after stop")
+
+
+def test_the_partition_count_of_a_stream_cannot_change() -> None:
+    from kruispunt.bus.jetstream import BusError, JetStreamLog
+    from kruispunt.config import BusConfig
+
+    url = require_nats()
+    stream = unique_name("KPPART").upper()
+    first = BusConfig(
+        url=url, stream=stream, subject_prefix=unique_name("kpp").lower(), partitions=4
+    )
+    log = JetStreamLog(first, max_pending_reads=100)
+    log.start()
+    log.stop()
+    other = JetStreamLog(first.model_copy(update={"partitions": 8}), max_pending_reads=100)
+    try:
+        with pytest.raises(BusError, match="cannot change"):
+            other.start()
+    finally:
+        other.stop()
+        import asyncio
+
+        import nats
+
+        async def drop() -> None:
+            nc = await nats.connect(url)
+            await nc.jetstream().delete_stream(stream)
+            await nc.close()
+
+        asyncio.run(drop())

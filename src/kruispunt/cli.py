@@ -179,7 +179,7 @@ def cameras_import(
     except CameraFileError as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from None
-    node = Node(cfg)
+    node = Node(cfg, role="admin")
     node.start()
     try:
         node.upsert_cameras(cameras)
@@ -198,11 +198,10 @@ def cameras_export(
 ) -> None:
     """Print the registry as GeoJSON or CSV."""
     from kruispunt.camera_files import dump_cameras_csv, dump_cameras_geojson
-    from kruispunt.config import sqlite_path
-    from kruispunt.store.sqlite import SqliteStore
+    from kruispunt.node import build_store
 
     cfg = load_config_or_exit(config)
-    store = SqliteStore(sqlite_path(cfg.store.url))
+    store = build_store(cfg, writes_log=False)
     store.open()
     try:
         cams = [r.camera for r in store.cameras()]
@@ -244,7 +243,7 @@ def users_create(
     except ValueError:
         err.print(f"[red]unknown role {role!r}[/red]: {', '.join(r.value for r in Role)}")
         raise typer.Exit(2) from None
-    node = Node(cfg)
+    node = Node(cfg, role="admin")
     node.start()
     try:
         cli_admin = Principal(user_id="cli", zone_id="network", role=Role.ADMIN)

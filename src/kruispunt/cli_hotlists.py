@@ -58,13 +58,9 @@ class _NoIndex(HotlistIndex):
 def _service(cfg: Config) -> Iterator[HotlistService]:
     from kruispunt.domain.zones import network_zones
     from kruispunt.node import build_store
-    from kruispunt.store.sqlite import SqliteStore
     from kruispunt.writer import Writer
 
-    store = build_store(cfg)
-    if not isinstance(store, SqliteStore):  # pragma: no cover (only SQLite exists today)
-        err.print("hotlists need the SQLite store")
-        raise typer.Exit(2)
+    store = build_store(cfg, writes_log=False)
     store.open()
     writer = Writer(store, max_pending_reads=cfg.ingest.max_pending_reads,
                     group_max_reads=cfg.ingest.group_commit_max_reads)  # fmt: skip

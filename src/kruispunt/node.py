@@ -45,8 +45,9 @@ def _drop(store: ReadStore, *, day: dt.date) -> int:
     return store.drop_segment(day)
 
 
-def build_store(config: Config) -> SqlStore:
-    """The store the config names: ``sqlite:`` (embedded default) or ``postgresql:``."""
+def build_store(config: Config, *, writes_log: bool = True) -> SqlStore:
+    """The store the config names: ``sqlite:`` (embedded default) or ``postgresql:``.
+    ``writes_log`` False: a process that never appends reads (an administrator's command)."""
     url = config.store.url
     if url.startswith("sqlite:"):
         return SqliteStore(
@@ -61,14 +62,14 @@ def build_store(config: Config) -> SqlStore:
             url,
             schema=config.store.pg_schema,
             pool_size=config.store.pool_size,
-            numbered_by_log=config.bus.url is not None,
+            numbered_by_log=config.bus.url is not None or not writes_log,
         )
     raise ValueError(
         f"store.url: no store for {url.split(':', 1)[0]!r} (supported: sqlite, postgresql)"
     )
 
 
-ROLES = ("all", "api", "worker")
+ROLES = ("all", "api", "worker", "admin")
 CATCH_UP_S = 30.0  # with several processes: re-read what others changed at least this often
 
 
@@ -78,17 +79,21 @@ class Node:
     With the embedded log (no ``bus.url``) a node does everything: API, log, processors.
     With the distributed log a node has a role: ``api`` (HTTP and MQTT ingest publish to
     JetStream; hotlists, hits and users through the store), ``worker`` (archives partitions
-    of the log into the store and runs the processors on them), or ``all`` (both)."""
+    of the log into the store and runs the processors on them), or ``all`` (both).
+
+    ``admin``, with either log: a short-lived process of an administrator's command (users,
+    cameras, hotlists): it takes no reads, runs no processors and takes no partition, so it
+    may run beside the node processes (changes still reach them)."""
 
     def __init__(self, config: Config, *, role: str = "all"):
         if role not in ROLES:
             raise ValueError(f"role: one of {ROLES}, not {role!r}")
-        if role != "all" and config.bus.url is None:
+        if role in ("api", "worker") and config.bus.url is None:
             raise ValueError(f"role {role!r} needs the distributed log (bus.url)")
         self.config = config
         self.role = role
         self.zones = network_zones()
-        self.store = build_store(config)
+        self.store = build_store(config, writes_log=role != "admin")
         self.registry = CameraRegistry(z.id for z in self.zones)
         self.writer = Writer(
             self.store,
@@ -136,7 +141,7 @@ class Node:
         self.events: NodeEvents | None = None
         if config.bus.url is not None:
             self._wire_bus(config)
-        for key in config.processors.enabled if self.bus_log is None else ():
+        for key in config.processors.enabled if self.bus_log is None and role != "admin" else ():
             self.runners.append(
                 ProcessorRunner(
                     self._processor(key),
@@ -209,12 +214,13 @@ class Node:
             self.bus_log.start()
         if self.partition_worker is not None:
             self.partition_worker.start()
-        self._retention_thread = threading.Thread(
-            target=self._retention_loop, name="retention", daemon=True
-        )
-        self._retention_thread.start()
+        if self.role != "admin":
+            self._retention_thread = threading.Thread(
+                target=self._retention_loop, name="retention", daemon=True
+            )
+            self._retention_thread.start()
         self.started = True
-        if self.config.mqtt.url is not None:
+        if self.config.mqtt.url is not None and self.role in ("all", "api"):
             # Last: cameras publishing over MQTT need the writer and the registry.
             self.mqtt = MqttIngest(self.ingest, None, self.config.mqtt)
             try:

@@ -118,7 +118,7 @@ async def ready(request: Request) -> Response:
     node = _node(request)
     if not node.started or not node.writer.alive:
         return error_response(503, "not_ready", "node is starting or stopping")
-    if node.role != "worker" and not node.ingest.writer.alive:
+    if node.bus_log is not None and not (node.bus_log.alive and node.bus_log.connected):
         return error_response(503, "not_ready", "the distributed log is not reachable")
     return json_response({"status": "ready"})
 

@@ -32,6 +32,7 @@ import zlib
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
+from urllib.parse import unquote, urlsplit
 
 import msgspec
 import nats.errors
@@ -202,10 +203,13 @@ async def connect(url: str, name: str, *, within_s: float) -> NATS:
     async def on_reconnect() -> None:
         log.info("nats %s: reconnected", name)
 
+    servers, user, password = split_credentials(url)
     try:
         await asyncio.wait_for(
             nc.connect(
-                url,
+                servers,
+                user=user,
+                password=password,
                 name=name,
                 max_reconnect_attempts=-1,
                 reconnect_time_wait=1,
@@ -217,8 +221,28 @@ async def connect(url: str, name: str, *, within_s: float) -> NATS:
             within_s,
         )
     except TimeoutError as exc:
-        raise BusError(f"NATS at {url} not reachable within {within_s:.0f}s") from exc
+        where = ", ".join(servers)
+        raise BusError(
+            f"NATS at {where} not reachable (or refused the credentials) within {within_s:.0f}s"
+        ) from exc
     return nc
+
+
+def split_credentials(url: str) -> tuple[list[str], str | None, str | None]:
+    """``nats://user:pass@h1:4222,nats://h2:4222`` -> the servers without credentials, and
+    the credentials for all of them (nats-py would use them for the named server only, and
+    a cluster member it learns of would refuse the login). Passwords may be %-encoded."""
+    servers: list[str] = []
+    user: str | None = None
+    password: str | None = None
+    for part in (p.strip() for p in url.split(",") if p.strip()):
+        parsed = urlsplit(part if "://" in part else f"nats://{part}")
+        if parsed.username is not None:
+            user = unquote(parsed.username)
+            password = unquote(parsed.password) if parsed.password is not None else None
+        host = parsed.hostname or "127.0.0.1"
+        servers.append(f"{parsed.scheme}://{host}:{parsed.port or 4222}")
+    return servers, user, password
 
 
 def stream_config(config: BusConfig) -> api.StreamConfig:
@@ -231,6 +255,7 @@ def stream_config(config: BusConfig) -> api.StreamConfig:
         max_age=config.max_age_days * 86_400.0,
         duplicate_window=float(config.duplicate_window_s),
         num_replicas=config.replicas,
+        description=f"kruispunt reads; partitions={config.partitions}",
     )
 
 
@@ -243,6 +268,14 @@ async def ensure_stream(js: JetStreamContext, config: BusConfig) -> None:
         except nats.js.errors.BadRequestError as exc:
             if exc.err_code != _STREAM_IN_USE:
                 raise
+            # A vehicle's reads must stay in one partition: the count is fixed for good.
+            existing = (await js.stream_info(config.stream)).config.description or ""
+            recorded = re.search(r"partitions=(\d+)", existing)
+            if recorded and int(recorded.group(1)) != config.partitions:
+                raise BusError(
+                    f"stream {config.stream} holds reads in {recorded.group(1)} partitions; "
+                    f"bus.partitions is {config.partitions} (it cannot change)"
+                ) from None
             await js.update_stream(cfg)
     except nats.js.errors.APIError as exc:
         raise BusError(f"stream {config.stream}: {exc.description or exc}") from exc

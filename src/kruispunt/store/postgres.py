@@ -223,7 +223,9 @@ class PgStore(SqlStore):
     def _take_writer_lock(self) -> None:
         """One process numbers the embedded log: a second would hand out the same seqs."""
         conn = self._connect()
-        got = conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (_WRITER_LOCK,))
+        got = conn.execute(
+            "SELECT pg_try_advisory_lock(hashtext(%s))", (f"{_WRITER_LOCK}.{self.schema}",)
+        )
         row = got.fetchone()
         if not row or not row[0]:
             conn.close()
@@ -531,7 +533,6 @@ MIGRATIONS_DIR = Path(__file__).with_name("pg_migrations")
 def migrate(url: str, schema: str, revision: str = "head") -> None:
     """Bring the schema to ``revision`` with Alembic (one process at a time)."""
     import sqlalchemy
-    from alembic import command
     from alembic.config import Config as AlembicConfig
 
     engine = sqlalchemy.create_engine(
@@ -544,16 +545,27 @@ def migrate(url: str, schema: str, revision: str = "head") -> None:
     logging.getLogger("alembic").setLevel(logging.WARNING)  # one line per start is enough
     started = time.monotonic()
     try:
-        with engine.begin() as connection:
-            connection.execute(
-                sqlalchemy.text("SELECT pg_advisory_xact_lock(hashtext(:name))"),
-                {"name": f"kruispunt.migrate.{schema}"},
-            )
-            quoted = connection.dialect.identifier_preparer.quote_schema(schema)
-            connection.execute(sqlalchemy.text(f"CREATE SCHEMA IF NOT EXISTS {quoted}"))
-            cfg.attributes["connection"] = connection
-            cfg.attributes["schema"] = schema
-            command.upgrade(cfg, revision)
+        _upgrade(engine, cfg, schema, revision)
+    except sqlalchemy.exc.SQLAlchemyError as exc:
+        raise StoreError(
+            f"cannot migrate schema {schema}: {getattr(exc, 'orig', None) or exc}"
+        ) from exc
     finally:
         engine.dispose()
     log.info("schema %s is at revision %s (%.2f s)", schema, revision, time.monotonic() - started)
+
+
+def _upgrade(engine: Any, cfg: Any, schema: str, revision: str) -> None:
+    import sqlalchemy
+    from alembic import command
+
+    with engine.begin() as connection:
+        connection.execute(
+            sqlalchemy.text("SELECT pg_advisory_xact_lock(hashtext(:name))"),
+            {"name": f"kruispunt.migrate.{schema}"},
+        )
+        quoted = connection.dialect.identifier_preparer.quote_schema(schema)
+        connection.execute(sqlalchemy.text(f"CREATE SCHEMA IF NOT EXISTS {quoted}"))
+        cfg.attributes["connection"] = connection
+        cfg.attributes["schema"] = schema
+        command.upgrade(cfg, revision)
