@@ -266,7 +266,24 @@ def config_check(
     except ConfigError as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
-    print(cfg.model_dump_json(indent=2))
+    print(json.dumps(redacted(cfg.model_dump(mode="json")), indent=2))
+
+
+def redacted(value: object, key: str = "") -> object:
+    """The config as it may be shown: secrets and the passwords in URLs masked."""
+    if isinstance(value, dict):
+        return {k: redacted(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redacted(v, key) for v in value]
+    if isinstance(value, str) and value:
+        if key in {"admin_token", "password", "secret"}:
+            return "***"
+        if "://" in value and "@" in value:
+            scheme, _, rest = value.partition("://")
+            creds, _, host = rest.rpartition("@")
+            user = creds.split(":", 1)[0]
+            return f"{scheme}://{user}:***@{host}" if ":" in creds else value
+    return value
 
 
 @bench_app.command("ingest")
