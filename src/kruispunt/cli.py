@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from kruispunt.cli_audit import audit_app
 from kruispunt.cli_hotlists import hotlists_app
 from kruispunt.config import Config, ConfigError, load_config
 
@@ -25,6 +26,7 @@ app.add_typer(config_app, name="config")
 app.add_typer(bench_app, name="bench")
 users_app = typer.Typer(no_args_is_help=True, help="People who use the node.")
 app.add_typer(hotlists_app, name="hotlists")
+app.add_typer(audit_app, name="audit")
 app.add_typer(users_app, name="users")
 
 err = Console(stderr=True)

@@ -189,6 +189,27 @@ class MqttConfig(Strict):
     password: str | None = None
 
 
+class AccessConfig(Strict):
+    session_idle_s: int = Field(
+        900, ge=60, le=86_400, description="A signed-in session ends after this long unused."
+    )
+    session_max_s: int = Field(
+        43_200, ge=300, le=7 * 86_400, description="A session ends this long after sign-in."
+    )
+    lockout_failures: int = Field(5, ge=1, le=100, description="Failed sign-ins before a lock.")
+    lockout_s: int = Field(600, ge=1, le=86_400, description="How long an account stays locked.")
+
+
+class AuditConfig(Strict):
+    signing_key_file: Path | None = Field(
+        None,
+        description="Ed25519 key that signs audit checkpoints (kruispunt audit keygen). Unset: "
+        "env KRUISPUNT_AUDIT_SIGNING_KEY, else no checkpoints (the chain still holds).",
+    )
+    checkpoint_every_records: int = Field(1000, ge=1, le=10_000_000)
+    checkpoint_every_s: int = Field(3600, ge=10, le=86_400 * 7)
+
+
 class CamerasConfig(Strict):
     file: Path | None = Field(
         None, description="GeoJSON or CSV camera registry loaded (upserted) at start."
@@ -206,6 +227,8 @@ class Config(Strict):
     hits: HitsConfig = HitsConfig()
     bus: BusConfig = BusConfig()
     mqtt: MqttConfig = MqttConfig()
+    access: AccessConfig = AccessConfig()
+    audit: AuditConfig = AuditConfig()
 
 
 class ConfigError(Exception):

@@ -6,12 +6,15 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import logging
+import os
 import threading
 import time
 from collections.abc import Iterable
 from functools import partial
 
-from kruispunt import metrics
+from kruispunt import audit, metrics
+from kruispunt.access.credentials import LockoutPolicy
+from kruispunt.access.sessions import SessionService
 from kruispunt.access.users import UserService
 from kruispunt.bus.events import NodeEvents
 from kruispunt.bus.jetstream import JetStreamLog, PartitionWorker
@@ -43,6 +46,14 @@ log = logging.getLogger(__name__)
 
 def _drop(store: ReadStore, *, day: dt.date) -> int:
     return store.drop_segment(day)
+
+
+def _audit_signer(config: Config) -> audit.AuditSigner | None:
+    if config.audit.signing_key_file is not None:
+        return audit.AuditSigner.from_file(config.audit.signing_key_file)
+    if os.environ.get("KRUISPUNT_AUDIT_SIGNING_KEY"):
+        return audit.AuditSigner.from_env()
+    return None
 
 
 def build_store(config: Config, *, writes_log: bool = True) -> SqlStore:
@@ -110,6 +121,13 @@ class Node:
         zone_ids = {z.id for z in self.zones}
         self.network_zone_ids = {z.id for z in self.zones if z.kind is not ZoneKind.PARTNER}
         self.users = UserService(self.store, self.writer, zone_ids=zone_ids)
+        self.sessions = SessionService(
+            self.store, self.writer,
+            idle_timeout_s=config.access.session_idle_s,
+            absolute_timeout_s=config.access.session_max_s,
+            policy=LockoutPolicy(config.access.lockout_failures, config.access.lockout_s),
+        )  # fmt: skip
+        self.audit_signer = _audit_signer(config)
         self.index = HotlistIndex()
         self.hotlists = HotlistService(
             self.store, self.writer, self.index, zone_ids,
@@ -327,7 +345,32 @@ class Node:
                 log.exception("hotlist expiry failed; will retry")
             if self.events is not None:
                 self._catch_up()
+            self._housekeeping()
             self._retention_stop.wait(min(CATCH_UP_S, self.config.retention.check_interval_s))
+
+    def _housekeeping(self) -> None:
+        """Idle sessions out; a signed audit checkpoint when one is due."""
+        try:
+            self.sessions.expire_idle()
+        except Exception:
+            log.exception("session expiry failed; will retry")
+        signer = self.audit_signer
+        if signer is None:
+            return
+        cfg = self.config.audit
+
+        def sign(store: ReadStore) -> None:
+            assert isinstance(store, SqlStore)
+            with store.transaction() as conn:
+                if audit.checkpoint_due(
+                    conn, every_records=cfg.checkpoint_every_records, every_s=cfg.checkpoint_every_s
+                ):
+                    audit.checkpoint(conn, signer)
+
+        try:
+            self.writer.call(sign).result()
+        except Exception:
+            log.exception("audit checkpoint failed; will retry")
 
     def _catch_up(self) -> None:
         """Several processes: the broadcast is fire-and-forget (a process that was cut off

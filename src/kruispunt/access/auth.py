@@ -1,6 +1,7 @@
 """Who is calling: a user's token (or the node's admin token) to a ``Principal``.
 
-The token comes from ``Authorization: Bearer <token>``, or from the query parameter
+A token is a user's API token or a session token from ``POST /api/v1/auth/login``. It
+comes from ``Authorization: Bearer <token>``, or from the query parameter
 ``access_token`` where a browser cannot set headers (EventSource, WebSocket). The node's
 admin token (``server.admin_token``) is the built-in administrator: role admin, zone
 "network", user id "admin".
@@ -42,6 +43,8 @@ def principal_for(conn: HTTPConnection, token: str) -> Principal | None:
     if admin_token and hmac.compare_digest(token.encode(), admin_token.encode()):
         return ADMIN
     principal: Principal | None = node.users.principal_for_token(token)
+    if principal is None:  # a person signed in with password (and second factor)
+        principal = node.sessions.principal_for_session(token)
     return principal
 
 

@@ -24,10 +24,12 @@ from kruispunt.api import (
     ingest,
     live,
     schema,
+    signin,
     status,
     users,
     web,
 )
+from kruispunt.api.guard import public
 from kruispunt.domain.cameras import Camera
 from kruispunt.ingest.wire import ErrorOut, ReadBatchIn, ReadBatchResult
 from kruispunt.node import Node
@@ -61,7 +63,7 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
     )
     app.state.node = node
     # live before hits: /api/v1/hits/stream must not be taken for a hit id.
-    for module in (ingest, cameras, status, users, hotlists, live, hits, console, web):
+    for module in (ingest, cameras, status, users, signin, hotlists, live, hits, console, web):
         app.include_router(module.router)
 
     app.mount(
@@ -71,6 +73,7 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
     )
 
     @app.get("/docs", include_in_schema=False)
+    @public("the API's documentation page: no data")
     async def docs(request: Request) -> HTMLResponse:
         root = request.scope.get("root_path", "")
         return get_swagger_ui_html(
@@ -94,6 +97,7 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
                     Camera,
                     *hotlists.SCHEMAS,
                     *users.SCHEMAS,
+                    *signin.SCHEMAS,
                 )
             )
             app.openapi_schema = spec

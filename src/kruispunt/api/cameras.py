@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 from kruispunt.api import schema
 from kruispunt.api.errors import error_response, json_response
+from kruispunt.api.guard import admin, public
 from kruispunt.domain.cameras import Camera
 from kruispunt.ingest.wire import ErrorOut
 from kruispunt.node import Node
@@ -57,6 +58,7 @@ def _admin_refusal(request: Request) -> Response | None:
 
 
 @router.get("/api/v1/cameras", responses=schema.responses({200: (list[CameraRead], "All cameras")}))
+@public("camera positions and purposes are published (Camera Act register); no read, no plate")
 async def list_cameras(request: Request) -> Response:
     node = _node(request)
     return json_response(
@@ -68,6 +70,7 @@ async def list_cameras(request: Request) -> Response:
     "/api/v1/cameras/{camera_id}",
     responses=schema.responses({200: (CameraRead, "The camera"), 404: (ErrorOut, "Unknown")}),
 )
+@public("one camera of the published register; no read, no plate")
 async def get_camera(camera_id: str, request: Request) -> Response:
     node = _node(request)
     camera = node.registry.get(camera_id)
@@ -84,6 +87,7 @@ async def get_camera(camera_id: str, request: Request) -> Response:
         {200: (CameraRead, "Saved"), 400: (ErrorOut, "Invalid camera"), 401: (ErrorOut, "")}
     ),
 )
+@admin()
 async def put_camera(camera_id: str, request: Request) -> Response:
     if (refusal := _admin_refusal(request)) is not None:
         return refusal
@@ -106,6 +110,7 @@ async def put_camera(camera_id: str, request: Request) -> Response:
     summary="Remove a camera (admin); its token stops working, its reads stay until retention",
     status_code=204,
 )
+@admin()
 async def delete_camera(camera_id: str, request: Request) -> Response:
     if (refusal := _admin_refusal(request)) is not None:
         return refusal
@@ -119,6 +124,7 @@ async def delete_camera(camera_id: str, request: Request) -> Response:
     summary="Issue a new token for a camera (admin); shown once, the old one stops working",
     responses=schema.responses({200: (CameraToken, "The new token")}),
 )
+@admin()
 async def issue_token(camera_id: str, request: Request) -> Response:
     if (refusal := _admin_refusal(request)) is not None:
         return refusal
@@ -136,6 +142,7 @@ async def issue_token(camera_id: str, request: Request) -> Response:
         {200: (ImportResult, "Imported"), 400: (ErrorOut, "The file's problems, each located")}
     ),
 )
+@admin()
 async def import_cameras(request: Request) -> Response:
     from kruispunt.camera_files import CameraFileError, load_cameras
 

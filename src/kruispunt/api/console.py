@@ -21,6 +21,7 @@ from starlette.responses import HTMLResponse, Response
 from kruispunt import __version__
 from kruispunt.api import schema
 from kruispunt.api.errors import error_response, json_response
+from kruispunt.api.guard import public
 from kruispunt.api.web import CSP, templates
 from kruispunt.domain.cameras import Camera
 from kruispunt.hits.models import Outcome
@@ -98,6 +99,7 @@ def nearest_cameras(origin: Camera, cameras: Iterable[Camera], limit: int) -> li
         }
     ),
 )
+@public("road network neighbours of a published camera: no read, no plate")
 async def next_cameras(camera_id: str, request: Request) -> Response:
     registry = request.app.state.node.registry
     origin: Camera | None = registry.get(camera_id)
@@ -112,6 +114,7 @@ async def next_cameras(camera_id: str, request: Request) -> Response:
 
 # Plain ``def``: building the page reads the registry synchronously (thread pool).
 @router.get("/console", include_in_schema=False)
+@public("the console page shell: data comes only through guarded APIs")
 def console_page(request: Request) -> HTMLResponse:
     node = request.app.state.node
     cameras: list[Camera] = node.registry.all()

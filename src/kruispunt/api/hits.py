@@ -17,6 +17,7 @@ from kruispunt.access.auth import AuthError, principal_from_request
 from kruispunt.access.principals import Principal, Role
 from kruispunt.api import schema
 from kruispunt.api.errors import error_response, json_response
+from kruispunt.api.guard import people
 from kruispunt.hits.models import HitStatus
 from kruispunt.hits.service import HitNotActive, HitService
 from kruispunt.hits.store import HitError, OutcomeRequired, TransitionRefused, UnknownHit
@@ -84,6 +85,7 @@ def _auth(request: Request) -> Principal | Response:
     summary="The caller's hits after a hit seq (need to know), oldest first",
     responses=schema.responses({200: (HitPage, "A page of hits"), 400: (ErrorOut, ""), 401: _AUTH}),
 )
+@people()
 async def list_hits(request: Request) -> Response:
     principal = _auth(request)
     if isinstance(principal, Response):
@@ -110,6 +112,7 @@ async def list_hits(request: Request) -> Response:
         {200: (HitStats, "Statistics"), 401: _AUTH, 403: (ErrorOut, "Not for this role")}
     ),
 )
+@people()
 async def hit_stats(request: Request) -> Response:
     principal = _auth(request)
     if isinstance(principal, Response):
@@ -132,6 +135,7 @@ async def hit_stats(request: Request) -> Response:
     summary="One hit and its workflow",
     responses=schema.responses({200: (HitDetail, "The hit"), 401: _AUTH, 404: _NOT_FOUND}),
 )
+@people()
 async def get_hit(hit_id: str, request: Request) -> Response:
     principal = _auth(request)
     if isinstance(principal, Response):
@@ -155,6 +159,7 @@ async def get_hit(hit_id: str, request: Request) -> Response:
         }
     ),
 )
+@people()
 async def hit_trail(hit_id: str, request: Request) -> Response:
     principal = _auth(request)
     if isinstance(principal, Response):
@@ -185,6 +190,7 @@ async def _body(request: Request, decoder: msgspec.json.Decoder[T], empty: T | N
     openapi_extra=schema.body(StepIn, description="Optional note"),
     responses=_STEP_RESPONSES,
 )
+@people()
 async def acknowledge(hit_id: str, request: Request) -> Response:
     return await _step(hit_id, request, "acknowledge")
 
@@ -195,6 +201,7 @@ async def acknowledge(hit_id: str, request: Request) -> Response:
     openapi_extra=schema.body(StepIn, description="Optional note"),
     responses=_STEP_RESPONSES,
 )
+@people()
 async def dispatch(hit_id: str, request: Request) -> Response:
     return await _step(hit_id, request, "dispatch")
 
@@ -205,6 +212,7 @@ async def dispatch(hit_id: str, request: Request) -> Response:
     openapi_extra=schema.body(CloseIn, description="Outcome and note"),
     responses=_STEP_RESPONSES,
 )
+@people()
 async def close(hit_id: str, request: Request) -> Response:
     return await _step(hit_id, request, "close")
 

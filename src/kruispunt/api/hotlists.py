@@ -21,6 +21,7 @@ from kruispunt.access.auth import AuthError, principal_from_request
 from kruispunt.access.principals import Principal
 from kruispunt.api import schema
 from kruispunt.api.errors import error_response, json_response, refusal_response
+from kruispunt.api.guard import people
 from kruispunt.hotlists.errors import (
     HotlistError,
     HotlistNotFound,
@@ -140,6 +141,7 @@ def _read(service: HotlistService, lst: HotlistList, principal: Principal) -> Ho
     summary="All lists (anyone signed in); entry counts only for the owner zone",
     responses=schema.responses({200: (list[HotlistRead], "Lists"), 401: _AUTH}),
 )
+@people()
 async def list_hotlists(request: Request) -> Response:
     principal = _auth(request)
     if isinstance(principal, Response):
@@ -171,6 +173,7 @@ async def list_hotlists(request: Request) -> Response:
         }
     ),
 )
+@people()
 async def create_hotlist(request: Request) -> Response:
     principal = _auth(request)
     if isinstance(principal, Response):
@@ -196,6 +199,7 @@ async def create_hotlist(request: Request) -> Response:
     summary="One list",
     responses=schema.responses({200: (HotlistRead, "The list"), 401: _AUTH, 404: _UNKNOWN}),
 )
+@people()
 async def get_hotlist(list_id: str, request: Request) -> Response:
     principal = _auth(request)
     if isinstance(principal, Response):
@@ -221,6 +225,7 @@ async def get_hotlist(list_id: str, request: Request) -> Response:
         }
     ),
 )
+@people()
 async def update_hotlist(list_id: str, request: Request) -> Response:
     principal = _auth(request)
     if isinstance(principal, Response):
@@ -249,6 +254,7 @@ async def update_hotlist(list_id: str, request: Request) -> Response:
     status_code=204,
     responses=schema.responses({401: _AUTH, 403: _FORBIDDEN, 404: _UNKNOWN}),
 )
+@people()
 async def delete_hotlist(list_id: str, request: Request) -> Response:
     principal = _auth(request)
     if isinstance(principal, Response):
@@ -274,6 +280,7 @@ async def delete_hotlist(list_id: str, request: Request) -> Response:
         }
     ),
 )
+@people()
 async def list_entries(list_id: str, request: Request) -> Response:
     principal = _auth(request)
     if isinstance(principal, Response):
@@ -315,6 +322,7 @@ async def list_entries(list_id: str, request: Request) -> Response:
         }
     ),
 )
+@people()
 async def add_entry(list_id: str, request: Request) -> Response:
     principal = _auth(request)
     if isinstance(principal, Response):
@@ -356,6 +364,7 @@ def _entry_of(
         }
     ),
 )
+@people()
 async def get_entry(list_id: str, entry_id: str, request: Request) -> Response:
     principal = _auth(request)
     if isinstance(principal, Response):
@@ -382,6 +391,7 @@ async def get_entry(list_id: str, entry_id: str, request: Request) -> Response:
         }
     ),
 )
+@people()
 async def replace_entry(list_id: str, entry_id: str, request: Request) -> Response:
     principal = _auth(request)
     if isinstance(principal, Response):
@@ -405,6 +415,7 @@ async def replace_entry(list_id: str, entry_id: str, request: Request) -> Respon
     status_code=204,
     responses=schema.responses({401: _AUTH, 403: _FORBIDDEN, 404: _UNKNOWN}),
 )
+@people()
 async def delete_entry(list_id: str, entry_id: str, request: Request) -> Response:
     principal = _auth(request)
     if isinstance(principal, Response):
@@ -469,6 +480,7 @@ async def _spool(request: Request) -> tempfile.SpooledTemporaryFile[bytes]:
         }
     ),
 )
+@people()
 async def import_entries(list_id: str, request: Request) -> Response:
     principal = _auth(request)
     if isinstance(principal, Response):
@@ -502,6 +514,7 @@ async def import_entries(list_id: str, request: Request) -> Response:
         **schema.responses({401: _AUTH, 403: (ErrorOut, "Not the owner zone"), 404: _UNKNOWN}),
     },
 )
+@people()
 async def export_entries(list_id: str, request: Request) -> Response:
     principal = _auth(request)
     if isinstance(principal, Response):

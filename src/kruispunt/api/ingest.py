@@ -7,6 +7,7 @@ from starlette.responses import Response
 
 from kruispunt.api import schema
 from kruispunt.api.errors import error_response, json_response
+from kruispunt.api.guard import camera
 from kruispunt.ingest.service import IngestError, IngestService
 from kruispunt.ingest.wire import ErrorOut, ReadBatchIn, ReadBatchResult
 
@@ -55,6 +56,7 @@ async def _read_body(request: Request, limit: int) -> bytes | None:
         }
     ),
 )
+@camera()
 async def ingest_reads(request: Request) -> Response:
     service: IngestService = request.app.state.node.ingest
     reserved = 0

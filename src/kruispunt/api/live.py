@@ -28,6 +28,7 @@ from kruispunt.access.auth import AuthError, principal_for, principal_from_reque
 from kruispunt.access.principals import Principal, Role
 from kruispunt.api import schema
 from kruispunt.api.errors import error_response, json_response, refusal_response
+from kruispunt.api.guard import people
 from kruispunt.ingest.wire import ErrorOut
 from kruispunt.live.hub import HitHub, Message, Subscription, SubscriptionClosed
 from kruispunt.live.webhooks import (
@@ -117,6 +118,7 @@ async def next_or_ping(sub: Subscription) -> Message | None:
         **schema.responses({400: (ErrorOut, "Bad since/backlog"), 401: _AUTH}),
     },
 )
+@people()
 async def hits_stream(request: Request) -> Response:
     try:
         principal = principal_from_request(request)
@@ -148,6 +150,7 @@ async def _sse(hub: HitHub, principal: Principal, since: int | None) -> AsyncIte
 
 # -- WebSocket --------------------------------------------------------------------------------
 @router.websocket("/api/v1/hits/ws")
+@people()
 async def hits_ws(ws: WebSocket) -> None:
     await ws.accept()
     principal = await _ws_principal(ws)
@@ -264,6 +267,7 @@ def _manager(request: Request) -> Principal | Response:
         }
     ),
 )
+@people(Role.ZONE_CHIEF, Role.ADMIN)
 async def create_webhook(request: Request) -> Response:
     principal = _manager(request)
     if isinstance(principal, Response):
@@ -287,6 +291,7 @@ async def create_webhook(request: Request) -> Response:
     summary="A zone's webhooks and their delivery state (zone chief: own zone; admin: all)",
     responses=schema.responses({200: (list[WebhookRead], "Webhooks"), 401: _AUTH}),
 )
+@people(Role.ZONE_CHIEF, Role.ADMIN)
 async def list_webhooks(request: Request) -> Response:
     principal = _manager(request)
     if isinstance(principal, Response):
@@ -317,6 +322,7 @@ def _read(request: Request, hook: Webhook) -> WebhookRead:
     summary="Remove a webhook (zone chief of its zone, or admin)",
     responses=schema.responses({401: _AUTH, 403: (ErrorOut, "Not your zone"), 404: (ErrorOut, "")}),
 )
+@people(Role.ZONE_CHIEF, Role.ADMIN)
 async def delete_webhook(webhook_id: str, request: Request) -> Response:
     principal = _manager(request)
     if isinstance(principal, Response):

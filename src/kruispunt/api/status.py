@@ -12,6 +12,7 @@ from starlette.responses import Response
 from kruispunt import __version__, metrics
 from kruispunt.api import schema
 from kruispunt.api.errors import error_response, json_response
+from kruispunt.api.guard import public
 from kruispunt.domain.zones import Municipality, Zone, municipalities
 from kruispunt.node import Node
 
@@ -60,6 +61,7 @@ def _node(request: Request) -> Node:
 
 
 @router.get("/api/v1/zones", responses=schema.responses({200: (ZonesOut, "Network members")}))
+@public("the network members and municipalities: public administrative data")
 async def zones(request: Request) -> Response:
     return json_response(
         ZonesOut(zones=list(_node(request).zones), municipalities=list(municipalities()))
@@ -104,16 +106,19 @@ def node_status(node: Node) -> NodeStatus:
 
 
 @router.get("/api/v1/status", responses=schema.responses({200: (NodeStatus, "Node status")}))
+@public("counts per camera and day only: no plate, no read")
 async def status(request: Request) -> Response:
     return json_response(node_status(_node(request)))
 
 
 @router.get("/health", tags=["status"], summary="Liveness")
+@public("liveness for the orchestrator: says only ok")
 async def health() -> Response:
     return json_response({"status": "ok"})
 
 
 @router.get("/ready", summary="Readiness: the store is open and the writer runs")
+@public("readiness for the load balancer: says only ready or not")
 async def ready(request: Request) -> Response:
     node = _node(request)
     if not node.started or not node.writer.alive:
@@ -124,6 +129,7 @@ async def ready(request: Request) -> Response:
 
 
 @router.get("/metrics", summary="Prometheus metrics")
+@public("operational counters for monitoring: no plate, no read")
 async def prometheus_metrics(request: Request) -> Response:
     node = _node(request)
     metrics.PENDING_READS.set(node.ingest.writer.pending_reads)

@@ -21,6 +21,7 @@ from kruispunt.access.users import (
 )
 from kruispunt.api import schema
 from kruispunt.api.errors import error_response, json_response, refusal_response
+from kruispunt.api.guard import admin, people
 from kruispunt.ingest.wire import ErrorOut
 
 router = APIRouter(tags=["users"])
@@ -74,6 +75,7 @@ def _auth(request: Request, *, admin: bool = False) -> Principal | Response:
     summary="Who am I: the caller's user id, zone and role",
     responses=schema.responses({200: (Principal, "The caller"), 401: _AUTH}),
 )
+@people()
 async def whoami(request: Request) -> Response:
     principal = _auth(request)
     return principal if isinstance(principal, Response) else json_response(principal)
@@ -84,6 +86,7 @@ async def whoami(request: Request) -> Response:
     summary="All users (admin)",
     responses=schema.responses({200: (list[User], "Users"), 401: _AUTH, 403: _FORBIDDEN}),
 )
+@admin()
 async def list_users(request: Request) -> Response:
     principal = _auth(request, admin=True)
     return principal if isinstance(principal, Response) else json_response(_service(request).all())
@@ -104,6 +107,7 @@ async def list_users(request: Request) -> Response:
         }
     ),
 )
+@admin()
 async def create_user(request: Request) -> Response:
     principal = _auth(request, admin=True)
     if isinstance(principal, Response):
@@ -128,6 +132,7 @@ async def create_user(request: Request) -> Response:
     summary="One user (admin, or the user)",
     responses=schema.responses({200: (User, "The user"), 401: _AUTH, 404: _UNKNOWN}),
 )
+@admin()
 async def get_user(user_id: str, request: Request) -> Response:
     principal = _auth(request)
     if isinstance(principal, Response):
@@ -152,6 +157,7 @@ async def get_user(user_id: str, request: Request) -> Response:
         }
     ),
 )
+@admin()
 async def issue_token(user_id: str, request: Request) -> Response:
     principal = _auth(request)
     if isinstance(principal, Response):
@@ -170,6 +176,7 @@ async def issue_token(user_id: str, request: Request) -> Response:
         {200: (User, "The deactivated user"), 401: _AUTH, 403: _FORBIDDEN, 404: _UNKNOWN}
     ),
 )
+@admin()
 async def deactivate_user(user_id: str, request: Request) -> Response:
     principal = _auth(request, admin=True)
     if isinstance(principal, Response):

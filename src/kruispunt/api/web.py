@@ -16,6 +16,7 @@ from starlette.responses import HTMLResponse
 from starlette.staticfiles import StaticFiles
 
 from kruispunt import __version__
+from kruispunt.api.guard import public
 from kruispunt.api.status import NodeStatus, node_status
 from kruispunt.node import Node
 from kruispunt.web import overview
@@ -65,6 +66,7 @@ def _activity(node: Node) -> tuple[NodeStatus, dict[str, int]]:
 
 # Plain ``def``: the store is read synchronously, so these run in the thread pool.
 @router.get("/")
+@public("the network overview: zones, cameras and counts, no plate")
 def overview_page(request: Request) -> HTMLResponse:
     node = _node(request)
     status, activity = _activity(node)
@@ -81,6 +83,7 @@ def overview_page(request: Request) -> HTMLResponse:
 
 
 @router.get("/cameras")
+@public("the published camera register as a page: no read, no plate")
 def cameras_page(request: Request) -> HTMLResponse:
     node = _node(request)
     _, activity = _activity(node)

@@ -117,6 +117,33 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX ix_hotlist_entries_updated ON hotlist_entries (updated_us);
     CREATE INDEX ix_hotlists_updated ON hotlists (updated_us);
     """,
+    # 5: local accounts (argon2 password, TOTP, lock-out) and browser sessions
+    """
+    CREATE TABLE credentials (
+        user_id TEXT PRIMARY KEY REFERENCES users (id), password_hash TEXT,
+        totp_secret TEXT, totp_pending TEXT, totp_last_step INTEGER,
+        failures INTEGER NOT NULL DEFAULT 0, locked_until_us INTEGER NOT NULL DEFAULT 0,
+        updated_us INTEGER NOT NULL
+    );
+    CREATE TABLE sessions (
+        token_hash TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users (id),
+        created_us INTEGER NOT NULL, last_seen_us INTEGER NOT NULL, source_ip TEXT
+    );
+    CREATE INDEX ix_sessions_last_seen ON sessions (last_seen_us);
+    CREATE INDEX ix_sessions_created ON sessions (created_us);
+    CREATE INDEX ix_sessions_user ON sessions (user_id);
+    """,
+    # 6: signed checkpoints of the audit chain (append-only, like the log)
+    """
+    CREATE TABLE audit_checkpoints (
+        seq INTEGER PRIMARY KEY, at_us INTEGER NOT NULL, head_hash TEXT NOT NULL,
+        signature TEXT NOT NULL, key_id TEXT NOT NULL
+    );
+    CREATE TRIGGER audit_checkpoints_no_update BEFORE UPDATE ON audit_checkpoints
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+    CREATE TRIGGER audit_checkpoints_no_delete BEFORE DELETE ON audit_checkpoints
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+    """,
 )
 
 _DAY_TABLE = """
