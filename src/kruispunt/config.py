@@ -189,6 +189,24 @@ class MqttConfig(Strict):
     password: str | None = None
 
 
+class LawConfig(Strict):
+    profile: str = Field(
+        "BE",
+        description="Jurisdiction profile (kruispunt/data/jurisdictions.toml): BE, NL or UK. "
+        "Its limits win over any longer retention configured here.",
+    )
+
+    @field_validator("profile")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        from kruispunt.law.profiles import ProfileError, profile
+
+        try:
+            return profile(value).key
+        except ProfileError as exc:
+            raise ValueError(str(exc)) from None
+
+
 class AccessConfig(Strict):
     session_idle_s: int = Field(
         900, ge=60, le=86_400, description="A signed-in session ends after this long unused."
@@ -227,6 +245,7 @@ class Config(Strict):
     hits: HitsConfig = HitsConfig()
     bus: BusConfig = BusConfig()
     mqtt: MqttConfig = MqttConfig()
+    law: LawConfig = LawConfig()
     access: AccessConfig = AccessConfig()
     audit: AuditConfig = AuditConfig()
 

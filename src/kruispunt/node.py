@@ -14,6 +14,7 @@ from functools import partial
 
 from kruispunt import audit, metrics
 from kruispunt.access.credentials import LockoutPolicy
+from kruispunt.access.grants import GrantService
 from kruispunt.access.sessions import SessionService
 from kruispunt.access.users import UserService
 from kruispunt.bus.events import NodeEvents
@@ -27,6 +28,7 @@ from kruispunt.hotlists.index import HotlistIndex
 from kruispunt.hotlists.service import HotlistService
 from kruispunt.ingest.mqtt import MqttIngest
 from kruispunt.ingest.service import IngestService
+from kruispunt.law.profiles import profile as law_profile
 from kruispunt.live.hub import HitHub
 from kruispunt.live.webhooks import WebhookDispatcher, WebhookStore
 from kruispunt.pipeline import PartitionPipeline
@@ -121,6 +123,9 @@ class Node:
         zone_ids = {z.id for z in self.zones}
         self.network_zone_ids = {z.id for z in self.zones if z.kind is not ZoneKind.PARTNER}
         self.users = UserService(self.store, self.writer, zone_ids=zone_ids)
+        self.grants = GrantService(
+            self.store, self.writer, zone_ids=self.network_zone_ids, cameras=self.registry
+        )
         self.sessions = SessionService(
             self.store, self.writer,
             idle_timeout_s=config.access.session_idle_s,
@@ -128,6 +133,7 @@ class Node:
             policy=LockoutPolicy(config.access.lockout_failures, config.access.lockout_s),
         )  # fmt: skip
         self.audit_signer = _audit_signer(config)
+        self.law = law_profile(config.law.profile)
         self.index = HotlistIndex()
         self.hotlists = HotlistService(
             self.store, self.writer, self.index, zone_ids,
@@ -315,18 +321,48 @@ class Node:
         return deleted
 
     # -- retention --------------------------------------------------------------------------
+    @property
+    def reads_keep_days(self) -> int:
+        """The shorter of the configured retention and the jurisdiction's limit."""
+        return min(self.config.retention.reads_days, self.law.reads_max_days)
+
     def enforce_retention(self, today: dt.date | None = None) -> int:
+        """Drop whole days of reads past the limit, then the hits (which carry plates) raised
+        before it; audited as one record per run that deleted anything."""
         today = today or dt.datetime.now(dt.UTC).date()
-        days = days_to_drop(
-            [s.day for s in self.store.segments()],
-            today=today,
-            keep_days=self.config.retention.reads_days,
-        )
+        keep = self.reads_keep_days
+        days = days_to_drop([s.day for s in self.store.segments()], today=today, keep_days=keep)
         dropped = 0
         for day in days:
             dropped += self.writer.call(partial(_drop, day=day)).result()
             log.info("retention: dropped reads of %s", day)
+        cutoff = dt.datetime.combine(today - dt.timedelta(days=keep), dt.time(), dt.UTC)
+        cutoff_us = int(cutoff.timestamp()) * 1_000_000
+        hits = self.writer.call(lambda s: self._purge_hits(s, cutoff_us)).result()
+        if dropped or hits:
+
+            def record(store: ReadStore) -> None:
+                assert isinstance(store, SqlStore)
+                with store.transaction() as conn:
+                    audit.write_audit(
+                        conn, actor="system", actor_zone=None, action="retention.purge",
+                        object_type="retention", object_id=self.law.key,
+                        detail={"days": [d.isoformat() for d in days], "reads": dropped,
+                                "hits": hits, "keep_days": keep},
+                    )  # fmt: skip
+
+            self.writer.call(record).result()
         return dropped
+
+    @staticmethod
+    def _purge_hits(store: ReadStore, cutoff_us: int) -> int:
+        assert isinstance(store, SqlStore)
+        with store.transaction() as conn:
+            conn.execute(
+                "DELETE FROM hit_events WHERE hit_id IN (SELECT id FROM hits WHERE created_us < ?)",
+                (cutoff_us,),
+            )
+            return int(conn.execute("DELETE FROM hits WHERE created_us < ?", (cutoff_us,)).rowcount)
 
     def _retention_loop(self) -> None:
         last_retention = 0.0
@@ -352,8 +388,9 @@ class Node:
         """Idle sessions out; a signed audit checkpoint when one is due."""
         try:
             self.sessions.expire_idle()
+            self.grants.expire_due()
         except Exception:
-            log.exception("session expiry failed; will retry")
+            log.exception("session or grant expiry failed; will retry")
         signer = self.audit_signer
         if signer is None:
             return

@@ -19,6 +19,7 @@ from kruispunt import __version__
 from kruispunt.api import (
     cameras,
     console,
+    grants,
     hits,
     hotlists,
     ingest,
@@ -63,7 +64,8 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
     )
     app.state.node = node
     # live before hits: /api/v1/hits/stream must not be taken for a hit id.
-    for module in (ingest, cameras, status, users, signin, hotlists, live, hits, console, web):
+    routers = (ingest, cameras, status, users, signin, grants, hotlists, live, hits, console, web)
+    for module in routers:
         app.include_router(module.router)
 
     app.mount(
@@ -97,6 +99,7 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
                     Camera,
                     *hotlists.SCHEMAS,
                     *users.SCHEMAS,
+                    *grants.SCHEMAS,
                     *signin.SCHEMAS,
                 )
             )

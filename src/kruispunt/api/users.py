@@ -132,7 +132,7 @@ async def create_user(request: Request) -> Response:
     summary="One user (admin, or the user)",
     responses=schema.responses({200: (User, "The user"), 401: _AUTH, 404: _UNKNOWN}),
 )
-@admin()
+@people()  # oneself, or an admin (the handler decides; others get 404)
 async def get_user(user_id: str, request: Request) -> Response:
     principal = _auth(request)
     if isinstance(principal, Response):
@@ -157,7 +157,7 @@ async def get_user(user_id: str, request: Request) -> Response:
         }
     ),
 )
-@admin()
+@people()  # oneself, or an admin (the handler decides; others get 404)
 async def issue_token(user_id: str, request: Request) -> Response:
     principal = _auth(request)
     if isinstance(principal, Response):

@@ -144,6 +144,21 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TRIGGER audit_checkpoints_no_delete BEFORE DELETE ON audit_checkpoints
         BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
     """,
+    # 7: cross-zone grants (need-to-know access to another zone's reads)
+    """
+    CREATE TABLE grants (
+        id TEXT PRIMARY KEY, requester_id TEXT NOT NULL, requester_zone TEXT NOT NULL,
+        grantee_id TEXT NOT NULL, data_zone TEXT NOT NULL, status TEXT NOT NULL,
+        valid_from_us INTEGER NOT NULL, valid_until_us INTEGER NOT NULL,
+        requested_us INTEGER NOT NULL, updated_us INTEGER NOT NULL, doc BLOB NOT NULL
+    );
+    CREATE INDEX ix_grants_grantee ON grants (grantee_id, data_zone);
+    CREATE INDEX ix_grants_requester ON grants (requester_id);
+    CREATE INDEX ix_grants_data_zone ON grants (data_zone);
+    CREATE INDEX ix_grants_requester_zone ON grants (requester_zone);
+    CREATE INDEX ix_grants_open ON grants (status, valid_until_us);
+    CREATE INDEX ix_grants_requested ON grants (requested_us);
+    """,
 )
 
 _DAY_TABLE = """
