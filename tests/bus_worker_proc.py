@@ -73,7 +73,10 @@ class FileLedger:
             self._commits += 1
             hang = self._commits == self._hang_after
         if hang:
-            (self.root / "hanging").write_text(f"{partition} {len(new)}\n")
+            # Written whole, then renamed: the test must never see it half written.
+            part = self.root / "hanging.part"
+            part.write_text(f"{partition} {len(new)}\n")
+            part.rename(self.root / "hanging")
             time.sleep(3600)
 
     def committed(self) -> list[tuple[int, int]]:
