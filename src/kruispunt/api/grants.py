@@ -21,7 +21,6 @@ import msgspec
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from kruispunt.access.auth import AuthError, principal_from_request
 from kruispunt.access.grants import (
     MAX_LIST,
     OVERSIGHT_ROLES,
@@ -31,10 +30,10 @@ from kruispunt.access.grants import (
     GrantService,
     GrantStatus,
 )
-from kruispunt.access.principals import Principal, Role
+from kruispunt.access.principals import Role
 from kruispunt.api import schema
 from kruispunt.api.errors import error_response, json_response, refusal_response
-from kruispunt.api.guard import people
+from kruispunt.api.guard import caller, people
 from kruispunt.ingest.wire import ErrorOut
 
 router = APIRouter(tags=["grants"])
@@ -153,11 +152,7 @@ def _service(request: Request) -> GrantService:
     return service
 
 
-def _auth(request: Request) -> Principal | Response:
-    try:
-        return principal_from_request(request)
-    except AuthError as exc:
-        return error_response(exc.status, exc.code, exc.message)
+_auth = caller  # the signed-in caller, or the 401 to answer with
 
 
 async def _decode(request: Request, decoder: msgspec.json.Decoder[Any], *, empty: Any) -> Any:

@@ -28,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from kruispunt.access.auth import AuthError, principal_from_request
-from kruispunt.access.principals import Role
+from kruispunt.access.principals import Principal, Role
 from kruispunt.api.errors import error_response
 
 GUARD_ATTRIBUTE = "__kruispunt_guard__"
@@ -104,6 +104,14 @@ def people(*roles: Role) -> Callable[[F], F]:
         return guarded  # type: ignore[return-value]
 
     return wrap
+
+
+def caller(request: Request) -> Principal | Response:
+    """The signed-in caller, or the 401 to answer with (for handlers that decide per object)."""
+    try:
+        return principal_from_request(request)
+    except AuthError as exc:
+        return error_response(exc.status, exc.code, exc.message)
 
 
 def check(request: Request, guard: Guard) -> Response | None:

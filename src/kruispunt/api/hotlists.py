@@ -17,11 +17,10 @@ import msgspec
 from fastapi import APIRouter, Request
 from starlette.responses import Response, StreamingResponse
 
-from kruispunt.access.auth import AuthError, principal_from_request
 from kruispunt.access.principals import Principal
 from kruispunt.api import schema
 from kruispunt.api.errors import error_response, json_response, refusal_response
-from kruispunt.api.guard import people
+from kruispunt.api.guard import caller, people
 from kruispunt.hotlists.errors import (
     HotlistError,
     HotlistNotFound,
@@ -100,11 +99,7 @@ def _service(request: Request) -> HotlistService:
     return service
 
 
-def _auth(request: Request) -> Principal | Response:
-    try:
-        return principal_from_request(request)
-    except AuthError as exc:
-        return error_response(exc.status, exc.code, exc.message)
+_auth = caller  # the signed-in caller, or the 401 to answer with
 
 
 def _int_param(request: Request, name: str, default: int, high: int) -> int:
