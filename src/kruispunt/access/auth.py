@@ -50,13 +50,18 @@ def principal_for(conn: HTTPConnection, token: str) -> Principal | None:
 
 
 def principal_from_request(request: Request) -> Principal:
-    """The caller, or ``AuthError(401, "unauthorized", ...)``."""
+    """The caller, or ``AuthError(401, "unauthorized", ...)``. Resolved once per request:
+    the route's guard and its handler both ask, and a session token costs a store read."""
+    known: Principal | None = getattr(request.state, "principal", None)
+    if known is not None:
+        return known
     token = token_of(request)
     if token is None:
         raise AuthError(401, "unauthorized", "a bearer token is required")
     principal = principal_for(request, token)
     if principal is None:
         raise AuthError(401, "unauthorized", "unknown or revoked token")
+    request.state.principal = principal
     return principal
 
 
