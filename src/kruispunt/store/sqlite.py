@@ -159,6 +159,61 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX ix_grants_open ON grants (status, valid_until_us);
     CREATE INDEX ix_grants_requested ON grants (requested_us);
     """,
+    # 8: prosecutor authorisations, supervisors' approvals of wide searches, legal holds (and
+    #    the reads they keep), images with their own retention, scoped machine tokens, OIDC links
+    """
+    CREATE TABLE authorisations (
+        id TEXT PRIMARY KEY, kind TEXT NOT NULL, reference TEXT NOT NULL,
+        case_key TEXT NOT NULL, zone_id TEXT NOT NULL, status TEXT NOT NULL,
+        valid_from_us INTEGER NOT NULL, valid_until_us INTEGER NOT NULL,
+        recorded_by TEXT NOT NULL, created_us INTEGER NOT NULL, updated_us INTEGER NOT NULL,
+        doc BLOB NOT NULL
+    );
+    CREATE INDEX ix_authorisations_case ON authorisations (case_key);
+    CREATE INDEX ix_authorisations_zone ON authorisations (zone_id, valid_until_us);
+    CREATE INDEX ix_authorisations_created ON authorisations (created_us);
+    CREATE TABLE search_approvals (
+        id TEXT PRIMARY KEY, requester_id TEXT NOT NULL, zone_id TEXT NOT NULL,
+        case_key TEXT NOT NULL, status TEXT NOT NULL, valid_until_us INTEGER NOT NULL,
+        requested_us INTEGER NOT NULL, updated_us INTEGER NOT NULL, doc BLOB NOT NULL
+    );
+    CREATE INDEX ix_search_approvals_requester ON search_approvals (requester_id, status);
+    CREATE INDEX ix_search_approvals_zone ON search_approvals (zone_id, status);
+    CREATE INDEX ix_search_approvals_requested ON search_approvals (requested_us);
+    CREATE TABLE legal_holds (
+        id TEXT PRIMARY KEY, case_key TEXT NOT NULL, zone_id TEXT NOT NULL,
+        status TEXT NOT NULL, since_us INTEGER NOT NULL, until_us INTEGER NOT NULL,
+        expires_us INTEGER NOT NULL, created_by TEXT NOT NULL, created_us INTEGER NOT NULL,
+        updated_us INTEGER NOT NULL, doc BLOB NOT NULL
+    );
+    CREATE INDEX ix_legal_holds_case ON legal_holds (case_key);
+    CREATE INDEX ix_legal_holds_open ON legal_holds (status, expires_us);
+    CREATE TABLE held_reads (
+        hold_id TEXT NOT NULL REFERENCES legal_holds (id), seq INTEGER NOT NULL,
+        captured_us INTEGER NOT NULL, plate TEXT NOT NULL, camera_id TEXT NOT NULL,
+        doc BLOB NOT NULL, PRIMARY KEY (hold_id, seq)
+    );
+    CREATE INDEX ix_held_reads_plate ON held_reads (plate, captured_us);
+    CREATE INDEX ix_held_reads_captured ON held_reads (captured_us);
+    CREATE TABLE images (
+        id TEXT PRIMARY KEY, camera_id TEXT NOT NULL, read_id TEXT, zone_id TEXT NOT NULL,
+        captured_us INTEGER NOT NULL, sha256 TEXT NOT NULL, content_type TEXT NOT NULL,
+        size INTEGER NOT NULL, case_key TEXT, stored_us INTEGER NOT NULL, doc BLOB NOT NULL
+    );
+    CREATE INDEX ix_images_read ON images (camera_id, read_id);
+    CREATE INDEX ix_images_captured ON images (captured_us);
+    CREATE INDEX ix_images_case ON images (case_key);
+    CREATE TABLE machine_tokens (
+        id TEXT PRIMARY KEY, name TEXT NOT NULL, zone_id TEXT NOT NULL,
+        token_hash TEXT NOT NULL UNIQUE, scopes TEXT NOT NULL, expires_us INTEGER,
+        revoked_us INTEGER, created_by TEXT NOT NULL, created_us INTEGER NOT NULL,
+        last_used_us INTEGER, doc BLOB NOT NULL
+    );
+    CREATE TABLE oidc_links (
+        issuer TEXT NOT NULL, subject TEXT NOT NULL, user_id TEXT NOT NULL REFERENCES users (id),
+        created_us INTEGER NOT NULL, last_login_us INTEGER, PRIMARY KEY (issuer, subject)
+    );
+    """,
 )
 
 _DAY_TABLE = """
