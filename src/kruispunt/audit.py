@@ -291,6 +291,25 @@ def plate_token(key: bytes, plate: str) -> str:
     return PLATE_TOKEN_PREFIX + mac[:PLATE_TOKEN_HEX]
 
 
+class PlateTokens:
+    """The audit's plate-token key, shared by every service of a node. The key comes from the
+    store or a file and is loaded when the node starts (``key`` None until then: a service
+    then counts plates instead of naming them)."""
+
+    def __init__(self, key: bytes | None = None):
+        self.key = key
+
+    def token(self, plate: str) -> str | None:
+        return None if self.key is None else plate_token(self.key, plate)
+
+    def scope(self, plates: Iterable[str]) -> list[str] | int:
+        """Plates as tokens for an audit scope, or their number when no key is loaded."""
+        plates = list(plates)
+        if self.key is None:
+            return len(plates)
+        return [plate_token(self.key, p) for p in plates]
+
+
 # -- signing keys ---------------------------------------------------------------------------
 class AuditKeyError(ValueError):
     """A signing or public key that cannot be read (the message never holds key material)."""

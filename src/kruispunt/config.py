@@ -224,6 +224,13 @@ class AuditConfig(Strict):
         description="Ed25519 key that signs audit checkpoints (kruispunt audit keygen). Unset: "
         "env KRUISPUNT_AUDIT_SIGNING_KEY, else no checkpoints (the chain still holds).",
     )
+    plate_key_file: Path | None = Field(
+        None,
+        description="Secret key (at least 16 bytes) of the plate tokens in the audit log. Unset: "
+        "env KRUISPUNT_AUDIT_PLATE_KEY (hex), else a key generated once and kept in the store. "
+        "Set it in production, so a copy of the database alone cannot test plates against "
+        "the audit log.",
+    )
     checkpoint_every_records: int = Field(1000, ge=1, le=10_000_000)
     checkpoint_every_s: int = Field(3600, ge=10, le=86_400 * 7)
 

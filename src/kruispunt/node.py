@@ -7,6 +7,7 @@ import datetime as dt
 import gc
 import logging
 import os
+import secrets
 import threading
 import time
 from collections.abc import Iterable
@@ -15,6 +16,7 @@ from functools import partial
 from kruispunt import audit, metrics
 from kruispunt.access.credentials import LockoutPolicy
 from kruispunt.access.grants import GrantService
+from kruispunt.access.policy import PolicyGate
 from kruispunt.access.sessions import SessionService
 from kruispunt.access.users import UserService
 from kruispunt.bus.events import NodeEvents
@@ -56,6 +58,27 @@ def _audit_signer(config: Config) -> audit.AuditSigner | None:
     if os.environ.get("KRUISPUNT_AUDIT_SIGNING_KEY"):
         return audit.AuditSigner.from_env()
     return None
+
+
+def _plate_key(config: Config, store: SqlStore) -> bytes:
+    """The key of the audit log's plate tokens: the configured file, the environment, or a
+    random key generated once and kept in the store's meta table (shared by every process)."""
+    if config.audit.plate_key_file is not None:
+        key = config.audit.plate_key_file.read_bytes().strip()
+    elif os.environ.get("KRUISPUNT_AUDIT_PLATE_KEY"):
+        key = bytes.fromhex(os.environ["KRUISPUNT_AUDIT_PLATE_KEY"])
+    else:
+        with store.transaction() as conn:
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('audit_plate_key', ?) "
+                "ON CONFLICT (key) DO NOTHING",
+                (secrets.token_hex(32),),
+            )
+            row = conn.execute("SELECT value FROM meta WHERE key='audit_plate_key'").fetchone()
+        key = bytes.fromhex(row[0])
+    if len(key) < audit.MIN_PLATE_KEY_BYTES:
+        raise ValueError(f"audit plate key: at least {audit.MIN_PLATE_KEY_BYTES} bytes")
+    return key
 
 
 def build_store(config: Config, *, writes_log: bool = True) -> SqlStore:
@@ -134,6 +157,10 @@ class Node:
         )  # fmt: skip
         self.audit_signer = _audit_signer(config)
         self.law = law_profile(config.law.profile)
+        self.plate_tokens = audit.PlateTokens()  # keyed when the store opens (start)
+        self.policy = PolicyGate(
+            self.law, zones=self.grants, plate_tokens=self.plate_tokens, clock=self.grants.now
+        )
         self.index = HotlistIndex()
         self.hotlists = HotlistService(
             self.store, self.writer, self.index, zone_ids,
@@ -218,6 +245,7 @@ class Node:
     # -- life cycle -------------------------------------------------------------------------
     def start(self) -> None:
         self.store.open()
+        self.plate_tokens.key = _plate_key(self.config, self.store)
         self.users.load()
         self.hotlists.load()
         self.registry.load(self.store.cameras())

@@ -37,7 +37,7 @@ from typing import Any, Protocol
 import msgspec
 
 from kruispunt.access.principals import Principal, Role
-from kruispunt.audit import plate_token, write_audit
+from kruispunt.audit import PlateTokens, write_audit
 from kruispunt.errors import Refused
 from kruispunt.law.decide import (
     Access,
@@ -204,7 +204,7 @@ class PolicyGate:
         authorisations: AuthorisationSource | None = None,
         approvals: ApprovalSource | None = None,
         reason_rules: ReasonRules | None = None,
-        plate_key: bytes | None = None,
+        plate_tokens: PlateTokens | None = None,
         clock: Callable[[], int] = _now_us,
         max_future_us: int = US_PER_DAY,
     ):
@@ -213,7 +213,7 @@ class PolicyGate:
         self._authorisations = authorisations or _NoAuthorisations()
         self._approvals = approvals or _NoApprovals()
         self._reason_rules = reason_rules
-        self._plate_key = plate_key
+        self._plate_tokens = plate_tokens or PlateTokens()
         self._clock = clock
         self._max_future_us = max_future_us
 
@@ -326,11 +326,7 @@ class PolicyGate:
         """The consultation's scope for the audit: plates as keyed tokens, never as text."""
         scope: dict[str, Any] = {"since_us": c.since_us, "until_us": c.until_us}
         if c.plates:
-            scope["plates"] = (
-                [plate_token(self._plate_key, p) for p in c.plates]
-                if self._plate_key
-                else len(c.plates)
-            )
+            scope["plates"] = self._plate_tokens.scope(c.plates)
         if c.plate_patterns:
             # A partial plate is a search pattern, not a plate: its shape is what an abuse
             # review needs (how wide), so wildcards and length are kept, characters are not.
