@@ -8,13 +8,15 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from kruispunt.access.policy import PolicyGate
 from kruispunt.access.principals import Role
-from kruispunt.audit import read_audit, verify_chain
+from kruispunt.audit import PlateTokens, read_audit, verify_chain
 from kruispunt.domain.reads import Read
 from kruispunt.hits.models import Hit, HitStatus, MatchKind, Outcome
 from kruispunt.hits.service import HitNotActive, HitService, build_stats, count, recent_passages
 from kruispunt.hits.store import HitStore, OutcomeRequired, TransitionRefused, UnknownHit
 from kruispunt.hotlists.models import Category, Scope, ScopeKind
+from kruispunt.law.profiles import profile
 from kruispunt.store.sql import SqlStore
 from kruispunt.writer import Writer
 from tests.conftest import make_camera
@@ -306,3 +308,45 @@ def test_recent_passages_newest_first_within_the_window(world: World) -> None:
                           limit=3)  # fmt: skip
     assert [p.captured_us for p in got] == [T0 + 6 * MINUTE, T0 + 5 * MINUTE, T0 + 4 * MINUTE]
     assert recent_passages(world.store, "9ZZZ999", since_us=T0, until_us=T0 + DAY) == []
+
+
+# -- under the jurisdiction's law ---------------------------------------------------------------
+def _under(world: World, country: str) -> HitService:
+    """The same store and hits, with the policy gate of ``country``'s profile."""
+    gate = PolicyGate(profile(country), zones=_OwnZone(), plate_tokens=PlateTokens(b"k" * 32),
+                      clock=world.clock)  # fmt: skip
+    return HitService(store=world.store, writer=world.writer, hit_store=world.service.hit_store,
+                      hotlists=world.hotlists, network_zone_ids=NETWORK, retro_max_days=60,
+                      clock=world.clock, policy=gate, plate_tokens=PlateTokens(b"k" * 32))  # fmt: skip
+
+
+class _OwnZone:
+    def visible_zones(self, principal: object, at_us: int | None = None) -> set[str]:
+        return set()
+
+
+def test_a_retro_search_reads_only_what_the_law_opens_for_the_entry(world: World) -> None:
+    world.add_reads(
+        make_read("d45", captured_us=T0 - 45 * DAY),  # past the first month (BE)
+        make_read("d20", captured_us=T0 - 20 * DAY),
+    )
+    hits = _under(world, "BE").retro_match(make_entry("e-be", created_us=T0), 60)
+    assert [h.read_id for h in hits] == ["d20"]  # no prosecutor authorisation for the rest
+    (record,) = [r for r in read_audit(world.store.reader()) if r.action == "hits.retro_match"]
+    assert record.purpose == "judicial_police" and record.results == 1
+    assert record.detail["cut"][0]["code"] == "authorisation_required"
+    assert record.scope is not None and str(record.scope["plates"][0]).startswith("pt:")
+    assert "1ABC123" not in str(record.detail) + str(record.scope)
+    # The Dutch profile: every query needs a prosecutor's order: nothing is read.
+    assert _under(world, "NL").retro_match(make_entry("e-nl", created_us=T0), 20) == []
+
+
+def test_the_trail_of_a_hit_is_audited_with_its_purpose(world: World) -> None:
+    world.add_reads(make_read("p-5m", camera_id="pz5352-c002", captured_us=T0 - 5 * MINUTE))
+    world.add_hits(make_hit(id="h-trail", seq=0, captured_us=T0, created_us=T0 + 1))
+    world.clock.now = T0 + MINUTE
+    trail = _under(world, "BE").trail("h-trail", principal=OPERATOR_5352)
+    assert [p.camera_id for p in trail.passages] == ["pz5352-c002"]
+    (record,) = [r for r in read_audit(world.store.reader()) if r.action == "hits.trail"]
+    assert (record.purpose, record.role, record.results) == ("judicial_police", "operator", 1)
+    assert _under(world, "NL").trail("h-trail", principal=OPERATOR_5352).passages == []

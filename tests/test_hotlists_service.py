@@ -51,7 +51,9 @@ def sqlite(node: Node) -> SqlStore:
 
 def make_service(node: Node, **kw: Any) -> HotlistService:
     zones = {z.id for z in node.zones}
-    service = HotlistService(sqlite(node), node.writer, HotlistIndex(), zones, **kw)
+    service = HotlistService(
+        sqlite(node), node.writer, HotlistIndex(), zones, plate_tokens=node.plate_tokens, **kw
+    )
     service.load()
     return service
 
@@ -95,7 +97,8 @@ def test_an_entry_is_normalised_stored_indexed_and_audited(
     assert [(e.entry_id, kind) for e, kind in found] == [(entry.id, MatchKind.EXACT)]
     (record,) = read_audit(sqlite(node).reader(), object_type="hotlist_entry")
     assert (record.action, record.actor, record.actor_zone) == ("entry.create", "op1", "pz5364")
-    assert record.detail["plate"] == "1-ab*-***"
+    assert record.detail["plate"] == node.plate_tokens.token("1ABC123")
+    assert record.detail["plate"].startswith("pt:")
     assert "1ABC123" not in str(record.detail).upper().replace("-", "")
     assert record.detail["legal_basis"] == "WPA art. 44/1"
     assert verify_chain(read_audit(sqlite(node).reader())) is None

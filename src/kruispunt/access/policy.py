@@ -51,6 +51,7 @@ from kruispunt.law.purpose import Purpose, ReasonRules, validate_case, validate_
 from kruispunt.store.sql import Conn
 
 __all__ = [
+    "CATEGORY_PURPOSES",
     "ROLE_PURPOSES",
     "ApprovalSource",
     "AuthorisationSource",
@@ -82,6 +83,22 @@ ROLE_PURPOSES: dict[Role, frozenset[Purpose]] = {
     ),
     Role.ANALYST: frozenset({Purpose.JUDICIAL_POLICE, Purpose.SERIOUS_CRIME}),
     Role.TRAFFIC_OFFICER: frozenset({Purpose.TRAFFIC_ENFORCEMENT}),
+}
+
+
+# What a hit's own consultations (its pursuit trail, the retroactive search of a new entry)
+# are for: the purpose that the list entry's category serves. The entry was recorded with a
+# legal basis and a source; that record, not a dialog, justifies them.
+CATEGORY_PURPOSES: dict[str, Purpose] = {
+    "stolen_vehicle": Purpose.JUDICIAL_POLICE,
+    "stolen_plate": Purpose.JUDICIAL_POLICE,
+    "wanted_person": Purpose.FUGITIVE_ARREST,
+    "missing_person": Purpose.MISSING_PERSON,
+    "uninsured": Purpose.TRAFFIC_ENFORCEMENT,
+    "no_valid_licence": Purpose.TRAFFIC_ENFORCEMENT,
+    "no_technical_inspection": Purpose.TRAFFIC_ENFORCEMENT,
+    "investigation": Purpose.JUDICIAL_POLICE,
+    "other": Purpose.ADMINISTRATIVE_POLICE,
 }
 
 
@@ -239,11 +256,6 @@ class PolicyGate:
             case=case, user=principal.user_id, query_id=c.query_id, plates=c.plates,
             plate_patterns=c.plate_patterns, cameras=c.cameras, zones=c.zones,
         )  # fmt: skip
-        wide = needs_approval(
-            self.profile.wide_search, scope, since_us=c.since_us, until_us=c.until_us
-        )
-        if wide:
-            self._approved(principal, c, wide, now)
         access = allowed_windows(
             self.profile, purpose, now_us=now, since_us=c.since_us, until_us=c.until_us,
             authorisations=self._authorisations.for_case(case, at_us=now), scope=scope,
@@ -256,10 +268,40 @@ class PolicyGate:
                 {"refused": [msgspec.to_builtins(r) for r in access.refused],
                  "ignored_authorisations": [msgspec.to_builtins(i) for i in access.ignored]},
             )  # fmt: skip
+        # After the law: no approval opens what the law keeps closed.
+        wide = needs_approval(
+            self.profile.wide_search, scope, since_us=c.since_us, until_us=c.until_us
+        )
+        if wide:
+            self._approved(principal, c, wide, now)
         return Decision(
             principal=principal, consultation=c, purpose=purpose, case=case, access=access,
             zones=frozenset(zones), approval_id=c.approval_id if wide else None, decided_us=now,
         )  # fmt: skip
+
+    def windows_for_record(
+        self,
+        category: str,
+        *,
+        since_us: int,
+        until_us: int,
+        case: str | None,
+        user: str | None,
+        plates: tuple[str, ...],
+    ) -> tuple[Purpose, Access]:
+        """The tiers' windows for a consultation that a recorded fact justifies (a hotlist
+        entry's retroactive search, an active hit's trail): the purpose comes from the
+        entry's category and the case from its legal basis; the law's tiers and the
+        recorded authorisations apply as to any search."""
+        now = self._clock()
+        purpose = CATEGORY_PURPOSES.get(category, Purpose.ADMINISTRATIVE_POLICE)
+        scope = QueryScope(case=case, user=user, plates=plates)
+        authorisations = self._authorisations.for_case(case, at_us=now) if case else ()
+        access = allowed_windows(
+            self.profile, purpose, now_us=now, since_us=since_us, until_us=until_us,
+            authorisations=authorisations, scope=scope,
+        )  # fmt: skip
+        return purpose, access
 
     def _purpose(self, principal: Principal, raw: str) -> Purpose:
         try:

@@ -13,11 +13,12 @@ import math
 import statistics
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from kruispunt import metrics
 from kruispunt.access.principals import Principal, Role
-from kruispunt.audit import write_audit
+from kruispunt.audit import PlateTokens, write_audit
+from kruispunt.domain.reads import Read
 from kruispunt.hits.models import Hit, HitEvent, HitStatus, MatchKind, Outcome
 from kruispunt.hits.policy import (
     LIVE_ROLES,
@@ -42,6 +43,8 @@ from kruispunt.hits.views import (
 )
 from kruispunt.hotlists.index import countries_agree
 from kruispunt.hotlists.models import COVERT_CATEGORIES, HotlistEntry
+from kruispunt.law.decide import Access
+from kruispunt.law.purpose import Purpose
 from kruispunt.processors.hotlist_matcher import (
     LATE_AFTER_US,
     HotlistLookup,
@@ -171,6 +174,20 @@ def _receives_anything(principal: Principal) -> bool:
     return principal.role in LIVE_ROLES or principal.role in TRAFFIC_ROLES
 
 
+class RecordWindows(Protocol):
+    """The policy gate's windows for consultations a recorded fact justifies
+    (``kruispunt.access.policy.PolicyGate.windows_for_record``)."""
+
+    def windows_for_record(
+        self, category: str, *, since_us: int, until_us: int, case: str | None,
+        user: str | None, plates: tuple[str, ...],
+    ) -> tuple[Purpose, Access]: ...  # fmt: skip
+
+
+def _reads_within(store: ReadStore, plate: str, spans: Sequence[tuple[int, int]]) -> list[Read]:
+    return [r for lo, hi in spans for r in store.reads_of_plate(plate, lo, hi)]
+
+
 # -- the service ------------------------------------------------------------------------------
 class HitService:
     def __init__(
@@ -185,8 +202,12 @@ class HitService:
         late_after_us: int = LATE_AFTER_US,
         trail_window_us: int = TRAIL_WINDOW_US,
         clock: Callable[[], int] = now_us,
+        policy: RecordWindows | None = None,
+        plate_tokens: PlateTokens | None = None,
     ):
         self._store = store
+        self._policy = policy
+        self.plate_tokens = plate_tokens or PlateTokens()
         self._writer = writer
         self.hit_store = hit_store
         self._hotlists = hotlists
@@ -337,7 +358,12 @@ class HitService:
         lst = self._hotlists.list_of(entry.list_id)
         if days <= 0 or lst is None or not lst.active or entry.expires_at_us <= now:
             return []
-        reads = self._store.reads_of_plate(entry.plate, now - days * US_PER_DAY, now)
+        since = now - days * US_PER_DAY
+        spans, context = self._spans(
+            entry.category, since, now, case=entry.legal_basis, user=entry.created_by,
+            plate=entry.plate,
+        )  # fmt: skip
+        reads = _reads_within(self._store, entry.plate, spans)
         hits = [
             make_hit(r, entry, lst, MatchKind.EXACT, created_us=now, historic=True,
                      late_after_us=self._late_after_us)
@@ -352,8 +378,10 @@ class HitService:
                 write_audit(conn, actor=entry.created_by, actor_zone=lst.owner_zone_id,
                             action="hits.retro_match", object_type="hotlist_entry",
                             object_id=entry.id,
-                            detail={"days": days, "reads": len(reads), "hits": len(new)},
-                            at_us=now)  # fmt: skip
+                            detail={"days": days, "reads": len(reads), "hits": len(new)}
+                            | context["detail"],
+                            purpose=context["purpose"], case=entry.legal_basis[:64],
+                            scope=context["scope"], results=len(new), at_us=now)  # fmt: skip
             return new
 
         new = self._writer.call(write).result()
@@ -366,6 +394,26 @@ class HitService:
         if retro_days > 0:
             self.retro_match(entry, retro_days)
 
+    def _spans(
+        self, category: str, since: int, until: int, *, case: str | None, user: str | None,
+        plate: str,
+    ) -> tuple[list[tuple[int, int]], dict[str, Any]]:  # fmt: skip
+        """The capture-time spans the law lets this hit consultation read, and what the audit
+        keeps of the decision (purpose, the plate as a token, the parts cut)."""
+        if self._policy is None:
+            return [(since, until)], {"purpose": None, "scope": None, "detail": {}}
+        purpose, access = self._policy.windows_for_record(
+            category, since_us=since, until_us=until, case=case, user=user, plates=(plate,)
+        )
+        detail: dict[str, Any] = {}
+        if access.refused:
+            detail["cut"] = [
+                {"since_us": r.since_us, "until_us": r.until_us, "code": str(r.code)}
+                for r in access.refused
+            ]
+        scope = {"since_us": since, "until_us": until, "plates": self.plate_tokens.scope((plate,))}
+        return access.spans(), {"purpose": str(purpose), "scope": scope, "detail": detail}
+
     # -- pursuit ----------------------------------------------------------------------------
     def trail(self, hit_id: str, *, principal: Principal, limit: int = 5) -> Trail:
         """The last cameras the vehicle of an active hit passed: from ``trail_window`` before
@@ -376,15 +424,25 @@ class HitService:
         if not is_active(hit, now_us=now, window_us=self._trail_window_us):
             raise HitNotActive(f"hit {hit_id} is closed, historic or older than the window")
         since = hit.captured_us - self._trail_window_us
-        passages = recent_passages(self._store, hit.plate, since_us=since, until_us=now,
-                                   limit=limit, country=hit.country)  # fmt: skip
+        spans, context = self._spans(
+            hit.category, since, now, case=None, user=principal.user_id, plate=hit.plate
+        )
+        passages = [
+            p
+            for lo, hi in spans
+            for p in recent_passages(self._store, hit.plate, since_us=lo, until_us=hi,
+                                     limit=limit, country=hit.country)
+        ]  # fmt: skip
+        passages = sorted(passages, key=lambda p: p.captured_us, reverse=True)[:limit]
 
         def write(_: ReadStore) -> None:
             with self._store.transaction() as conn:
                 write_audit(conn, actor=principal.user_id, actor_zone=principal.zone_id,
                             action="hits.trail", object_type="hit", object_id=hit_id,
                             detail={"since_us": since, "until_us": now,
-                                    "passages": len(passages)})  # fmt: skip
+                                    "passages": len(passages)} | context["detail"],
+                            role=str(principal.role), purpose=context["purpose"],
+                            scope=context["scope"], results=len(passages))  # fmt: skip
 
         self._writer.call(write).result()
         return Trail(hit_id=hit_id, since_us=since, until_us=now, passages=passages)

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from kruispunt.access.principals import Principal
-from kruispunt.audit import write_audit
+from kruispunt.audit import PlateTokens, write_audit
 from kruispunt.hotlists.csv_io import Row, RowError, read_rows, write_csv
 from kruispunt.hotlists.errors import (
     EntryInvalid,
@@ -71,11 +71,13 @@ class _Tx:
     changed: list[tuple[str, str | None]] = field(default_factory=list)
 
 
-def _entry_detail(entry: HotlistEntry) -> dict[str, Any]:
-    """What the audit keeps of an entry: never the full plate."""
+def _entry_detail(entry: HotlistEntry, tokens: PlateTokens) -> dict[str, Any]:
+    """What the audit keeps of an entry: the plate as a keyed token (the same token as in a
+    search's audit record, so an auditor can link them), never the plate itself; a masked
+    plate only while no key is loaded."""
     return {
         "list_id": entry.list_id,
-        "plate": mask_plate(entry.plate_raw),
+        "plate": tokens.token(entry.plate) or mask_plate(entry.plate_raw),
         "country": entry.country,
         "category": entry.category.value,
         "scope": entry.scope.kind.value,
@@ -113,8 +115,10 @@ class HotlistService:
         clock: Callable[[], int] = _now_us,
         chunk_rows: int = 2000,
         max_errors: int = 1000,
+        plate_tokens: PlateTokens | None = None,
     ):
         self._db = HotlistStore(store)
+        self.plate_tokens = plate_tokens or PlateTokens()
         self._sqlite = store
         self._writer = writer
         self.index = index
@@ -277,7 +281,7 @@ class HotlistService:
             if self._db.entry_in(t.conn, new.id) is not None:
                 raise HotlistConflict(f"entry {new.id!r} exists", "entry_exists")
             self._db.insert_entries(t.conn, [entry_row(new, t.now_us)])
-            detail = _entry_detail(new) | {"retro_days": retro_days}
+            detail = _entry_detail(new, self.plate_tokens) | {"retro_days": retro_days}
             self._audit(t, actor, "entry.create", "hotlist_entry", new.id, detail)
             t.changed.append((new.list_id, new.id))
             if lst.active:
@@ -320,7 +324,7 @@ class HotlistService:
             check_entry(new, now_us=t.now_us, rules=self.rules)
             self._refuse_duplicate(t, new)
             self._db.update_entry(t.conn, new, t.now_us)
-            detail = _entry_detail(new) | {"changed": _changed(old, new)}
+            detail = _entry_detail(new, self.plate_tokens) | {"changed": _changed(old, new)}
             self._audit(t, actor, "entry.update", "hotlist_entry", new.id, detail)
             t.changed.append((new.list_id, new.id))
             if lst.active:
@@ -336,7 +340,14 @@ class HotlistService:
             old = self._existing(t, entry_id)
             self.changeable(old.list_id, actor)
             self._db.delete_entry(t.conn, entry_id, t.now_us)
-            self._audit(t, actor, "entry.delete", "hotlist_entry", entry_id, _entry_detail(old))
+            self._audit(
+                t,
+                actor,
+                "entry.delete",
+                "hotlist_entry",
+                entry_id,
+                _entry_detail(old, self.plate_tokens),
+            )
             t.then.append(lambda: self.index.remove(entry_id))
             t.changed.append((old.list_id, entry_id))
             return old
