@@ -315,9 +315,11 @@ def _under(world: World, country: str) -> HitService:
     """The same store and hits, with the policy gate of ``country``'s profile."""
     gate = PolicyGate(profile(country), zones=_OwnZone(), plate_tokens=PlateTokens(b"k" * 32),
                       clock=world.clock)  # fmt: skip
-    return HitService(store=world.store, writer=world.writer, hit_store=world.service.hit_store,
-                      hotlists=world.hotlists, network_zone_ids=NETWORK, retro_max_days=60,
-                      clock=world.clock, policy=gate, plate_tokens=PlateTokens(b"k" * 32))  # fmt: skip
+    return HitService(
+        store=world.store, writer=world.writer, hit_store=world.service.hit_store,
+        hotlists=world.hotlists, network_zone_ids=NETWORK, retro_max_days=60,
+        clock=world.clock, policy=gate, plate_tokens=PlateTokens(b"k" * 32),
+    )  # fmt: skip
 
 
 class _OwnZone:
