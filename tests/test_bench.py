@@ -41,6 +41,22 @@ def test_bench_hits_prints_the_contract_keys() -> None:
     assert result["p50_ms"] <= result["p95_ms"] <= result["p99_ms"]
 
 
+def test_bench_policy_prints_the_contract_keys() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "kruispunt", "bench", "policy", "--json", "--requests", "300",
+         "--users", "12", "--grants", "20", "--reads", "5000"],
+        capture_output=True, text=True, timeout=300, check=True,
+    )  # fmt: skip
+    result = json.loads(out.stdout)
+    for key in ("guard_p50_us", "decide_p50_us", "decide_p95_us", "policy_check_p95_ms",
+                "baseline_plate_query_p50_us"):  # fmt: skip
+        assert isinstance(result[key], int | float) and result[key] > 0, key
+    assert result["decide_p50_us"] <= result["decide_p95_us"]
+    assert result["meets_target"] == (result["policy_check_p95_ms"] < result["target_ms"])
+    # Some consultations reach past the first month without an authorisation: refused.
+    assert result["refused"].get("nothing_readable", 0) > 0
+
+
 def test_bench_ingest_on_postgresql_and_jetstream_keeps_the_contract() -> None:
     from tests.backends import require_nats, require_postgres
 

@@ -353,5 +353,20 @@ def bench_hits(
     print(json.dumps(result, indent=None if as_json else 2))
 
 
+@bench_app.command("policy")
+def bench_policy(
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    requests: Annotated[int, typer.Option(help="Measured requests.")] = 5000,
+    users: Annotated[int, typer.Option(help="Investigators across the zones.")] = 200,
+    grants: Annotated[int, typer.Option(help="Approved cross-zone grants.")] = 500,
+    reads: Annotated[int, typer.Option(help="Reads in the store (baseline query).")] = 200_000,
+) -> None:
+    """What the lawful-access check (guard + policy gate) costs one request."""
+    from kruispunt.bench.policy import run_policy_bench
+
+    result = run_policy_bench(requests=requests, users=users, grants=grants, reads=reads)
+    print(json.dumps(result, indent=None if as_json else 2))
+
+
 def main() -> None:
     app()
