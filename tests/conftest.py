@@ -48,6 +48,7 @@ def make_config(tmp_path: Path, **sections: dict[str, Any]) -> Config:
         "store": {"url": f"sqlite:///{tmp_path}/kp.sqlite", "synchronous": "NORMAL"},
         "server": {"admin_token": ADMIN},
         "processors": {"idle_sleep_s": 0.05},
+        "images": {"directory": str(tmp_path / "images"), "fsync": False},
     }
     for key, values in sections.items():
         overrides.setdefault(key, {}).update(values)

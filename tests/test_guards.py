@@ -2,11 +2,14 @@
 
 The walk covers every route the app serves: a new endpoint without a guard fails here, so
 nothing ships open by accident. For each guarded route, every role is tried: roles the
-guard does not list are refused before the handler runs; no token is 401."""
+guard does not list are refused before the handler runs; no token is 401. Every machine
+scope is tried too: a machine token gets through only where the route declares its scope
+(``MACHINE_ROUTES``)."""
 
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,9 +18,10 @@ import pytest
 from fastapi.routing import APIRoute, APIWebSocketRoute
 from starlette.routing import Mount
 
-from kruispunt.access.principals import Role, User
+from kruispunt.access.machines import Scope
+from kruispunt.access.principals import Principal, Role, User
 from kruispunt.api.app import create_app
-from kruispunt.api.guard import Caller, Guard, guard_of
+from kruispunt.api.guard import Caller, Guard, guard_of, machine_scope
 from kruispunt.node import Node
 from tests.conftest import ADMIN
 
@@ -121,3 +125,49 @@ async def test_every_role_against_every_guarded_route(
             admin = await client.request(method, url, headers={"Authorization": f"Bearer {ADMIN}"})
             assert admin.status_code != 401 or Role.ADMIN not in guard.roles, f"{method} {path}"
     assert checked > 300  # ~40 guarded routes × 10 roles
+
+
+@pytest.fixture
+def scope_tokens(node: Node) -> dict[Scope, str]:
+    root = Principal(user_id="root", zone_id="network", role=Role.ADMIN)
+    week = time.time_ns() // 1000 + 7 * 86_400_000_000
+    return {
+        scope: node.machines.create(
+            name=f"m-{scope}", zone_id="pz5364", scopes=[scope], expires_us=week, actor=root
+        )[1]
+        for scope in Scope
+    }
+
+
+def machine_refused(resp: httpx.Response) -> bool:
+    if resp.status_code != 403:
+        return False
+    return bool(resp.json()["error"]["message"].startswith("this machine token may not use this"))
+
+
+async def test_every_machine_scope_against_every_guarded_route(
+    client: httpx.AsyncClient, node: Node, scope_tokens: dict[Scope, str]
+) -> None:
+    admitted = refused = 0
+    for method, path, endpoint in routes(node):
+        guard: Guard | None = guard_of(endpoint)
+        if guard is None or method == "WS" or path in NOT_OURS or guard.caller is Caller.PUBLIC:
+            continue
+        url = concrete(path)
+        unknown = await client.request(method, url, headers={"Authorization": "Bearer kpm_nope"})
+        assert unknown.status_code == 401, f"{method} {path} with an unknown machine token"
+        declared = machine_scope(method, path)
+        assert declared is None or guard.caller is Caller.PEOPLE, f"{method} {path}"
+        for scope, token in scope_tokens.items():
+            if scope is declared and path in ENDLESS:
+                continue
+            resp = await client.request(method, url, headers={"Authorization": f"Bearer {token}"})
+            if guard.caller is Caller.CAMERA:
+                assert resp.status_code == 401, f"{method} {path}: a machine passed as a camera"
+            elif scope is declared:
+                assert resp.status_code != 401 and not machine_refused(resp), f"{method} {path}"
+                admitted += 1
+            else:
+                assert machine_refused(resp), f"{method} {path} let a {scope} machine in: {resp}"
+                refused += 1
+    assert admitted >= 8 and refused > 100

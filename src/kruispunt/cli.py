@@ -15,6 +15,7 @@ from rich.console import Console
 
 from kruispunt.cli_audit import audit_app
 from kruispunt.cli_hotlists import hotlists_app
+from kruispunt.cli_reports import report_app
 from kruispunt.config import Config, ConfigError, load_config
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
@@ -27,6 +28,7 @@ app.add_typer(bench_app, name="bench")
 users_app = typer.Typer(no_args_is_help=True, help="People who use the node.")
 app.add_typer(hotlists_app, name="hotlists")
 app.add_typer(audit_app, name="audit")
+app.add_typer(report_app, name="report")
 app.add_typer(users_app, name="users")
 
 err = Console(stderr=True)

@@ -12,7 +12,14 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 
 class Strict(BaseModel):
@@ -216,6 +223,114 @@ class AccessConfig(Strict):
     )
     lockout_failures: int = Field(5, ge=1, le=100, description="Failed sign-ins before a lock.")
     lockout_s: int = Field(600, ge=1, le=86_400, description="How long an account stays locked.")
+    authorisation_max_days: int = Field(
+        365,
+        ge=1,
+        le=3650,
+        description="Longest validity of a recorded prosecutor's or senior officer's "
+        "authorisation.",
+    )
+    approval_valid_hours: int = Field(
+        24,
+        ge=1,
+        le=14 * 24,
+        description="A supervisor's approval of a wide search holds this long from approval "
+        "(and a request waits this long for a decision).",
+    )
+    machine_token_max_days: int = Field(
+        365,
+        ge=1,
+        le=3660,
+        description="Longest validity of a machine's API token (partner node, dashboard, "
+        "back-office system); each one must be given an expiry within it.",
+    )
+
+
+class OidcConfig(Strict):
+    """Sign-in through an OpenID Connect identity provider (authorization code flow, PKCE).
+    Off by default; the reference setup signs in with local accounts only."""
+
+    enabled: bool = Field(False, description="Offer sign-in through the identity provider.")
+    issuer: str | None = Field(
+        None,
+        description="The provider's issuer URL, exactly as its discovery document and its ID "
+        "tokens state it (https; http only for localhost).",
+    )
+    client_id: str | None = Field(None, max_length=256, description="This node's client id.")
+    client_secret_file: Path | None = Field(
+        None,
+        description="File holding the client secret (confidential client). Unset: env "
+        "KRUISPUNT_OIDC_CLIENT_SECRET, else a public client (PKCE only).",
+    )
+    redirect_uri: str | None = Field(
+        None,
+        description="This node's callback, as registered at the provider: "
+        "https://<node>/api/v1/auth/oidc/callback.",
+    )
+    scopes: tuple[str, ...] = Field(
+        ("openid", "profile"), description="Scopes asked for; must include openid."
+    )
+    mode: Literal["link", "claims"] = Field(
+        "link",
+        description="link: only identities an admin linked to an existing user may sign in. "
+        "claims: the provider's groups give role and zone (a user is created on first sign-in "
+        "and follows the groups at each sign-in).",
+    )
+    groups_claim: str = Field("groups", min_length=1, description="claims mode: the claim.")
+    role_groups: dict[str, str] = Field(
+        {}, description="claims mode: provider group -> role (exactly one must match)."
+    )
+    zone_groups: dict[str, str] = Field(
+        {}, description="claims mode: provider group -> zone id (exactly one must match)."
+    )
+    name_claim: str = Field("name", min_length=1, description="claims mode: display name.")
+    flow_ttl_s: int = Field(
+        600, ge=60, le=3600, description="How long a started sign-in may take at the provider."
+    )
+    leeway_s: int = Field(60, ge=0, le=300, description="Clock skew allowed on token times.")
+    max_token_age_s: int = Field(
+        600, ge=60, le=86_400, description="An ID token issued longer ago than this is refused."
+    )
+    metadata_cache_s: int = Field(
+        3600, ge=60, le=86_400, description="How long discovery and keys are kept."
+    )
+    http_timeout_s: float = Field(10.0, gt=0, le=120, description="Calls to the provider.")
+
+    @field_validator("issuer", "redirect_uri")
+    @classmethod
+    def _https(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        from urllib.parse import urlsplit
+
+        url = urlsplit(value)
+        local = url.hostname in ("localhost", "127.0.0.1", "::1")
+        if url.scheme != "https" and not (url.scheme == "http" and local):
+            raise ValueError("must be an https URL (http only for localhost)")
+        return value
+
+    @field_validator("role_groups")
+    @classmethod
+    def _roles(cls, value: dict[str, str]) -> dict[str, str]:
+        from kruispunt.access.principals import Role
+
+        unknown = sorted(v for v in value.values() if v not in set(Role))
+        if unknown:
+            raise ValueError(f"unknown role(s) {unknown}; one of {[r.value for r in Role]}")
+        return value
+
+    @model_validator(mode="after")
+    def _complete(self) -> OidcConfig:
+        if not self.enabled:
+            return self
+        missing = [k for k in ("issuer", "client_id", "redirect_uri") if not getattr(self, k)]
+        if missing:
+            raise ValueError(f"enabled: also set {', '.join(missing)}")
+        if "openid" not in self.scopes:
+            raise ValueError("scopes: must include openid")
+        if self.mode == "claims" and not (self.role_groups and self.zone_groups):
+            raise ValueError("mode claims: set role_groups and zone_groups")
+        return self
 
 
 class AuditConfig(Strict):
@@ -241,6 +356,103 @@ class CamerasConfig(Strict):
     )
 
 
+class ImagesConfig(Strict):
+    """Camera images (``kruispunt.images``): where the files live and how big one may be."""
+
+    store: Literal["filesystem", "memory"] = Field(
+        "filesystem",
+        description="Image store type: filesystem (one folder per capture day) or memory "
+        "(tests and the demo: nothing survives a restart).",
+    )
+    directory: Path | None = Field(
+        None,
+        description="Folder of the image files. Unset: 'images' beside the SQLite database "
+        "(var/images with PostgreSQL).",
+    )
+    max_bytes: int = Field(
+        5_000_000, ge=1024, le=64_000_000, description="Largest image accepted (bytes)."
+    )
+    fsync: bool = Field(True, description="fsync each image file before it is acknowledged.")
+
+
+class HoldsConfig(Strict):
+    max_days: int = Field(
+        1096,
+        ge=1,
+        le=3660,
+        description="Longest life of a legal hold (from its creation to its expiry).",
+    )
+
+
+class OversightConfig(Strict):
+    """Transparency and abuse reports (``kruispunt.oversight``): periods and thresholds."""
+
+    timezone: str = Field(
+        "Europe/Brussels",
+        description="Local time of the reports: dates, active days and the night hours.",
+    )
+    default_days: int = Field(30, ge=1, le=400, description="A report's period when none given.")
+    max_period_days: int = Field(400, ge=1, le=3660, description="Longest period of one report.")
+    rate_k: float = Field(
+        3.5,
+        gt=0,
+        le=100,
+        description="Outlying rate: above the peers' median + k × MAD (MAD scaled to a "
+        "standard deviation) of consultations per active day.",
+    )
+    rate_floor_per_day: float = Field(
+        25.0, ge=0, description="Outlying rate: never flag below this many per active day."
+    )
+    rate_min_ratio: float = Field(
+        2.0, ge=1, le=100, description="Outlying rate: and at least this times the median."
+    )
+    rate_min_consultations: int = Field(
+        10, ge=1, description="Outlying rate: users with fewer in the period are not compared."
+    )
+    rate_min_peers: int = Field(
+        5,
+        ge=2,
+        le=1000,
+        description="Peers are the users of the same role; with fewer than this, all users.",
+    )
+    night_start_hour: int = Field(22, ge=0, le=23, description="Off hours begin (local).")
+    night_end_hour: int = Field(6, ge=0, le=23, description="Off hours end (local).")
+    night_window_min: int = Field(60, ge=5, le=720, description="Off-hours bulk: the window.")
+    night_bulk_min: int = Field(
+        20, ge=2, description="Off-hours bulk: consultations by one user in one window."
+    )
+    wildcard_min_known: int = Field(
+        4, ge=0, le=16, description="Wide wildcard: a pattern with fewer known characters."
+    )
+    wildcard_max_wildcards: int = Field(
+        3, ge=1, le=16, description="Wide wildcard: a pattern with this many wildcards or more."
+    )
+    single_case_min: int = Field(
+        5, ge=1, description="Single-use cases: at least this many of a user's consultations."
+    )
+    single_case_share: float = Field(
+        0.5, gt=0, le=1, description="Single-use cases: and at least this share of them."
+    )
+    case_context_days: int = Field(
+        30,
+        ge=0,
+        le=400,
+        description="Single-use cases: uses of a case are counted this far around the period.",
+    )
+    evidence_max: int = Field(200, ge=1, le=10_000, description="Audit seqs listed per flag.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        import zoneinfo
+
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+
 class Config(Strict):
     store: StoreConfig = StoreConfig()
     ingest: IngestConfig = IngestConfig()
@@ -255,6 +467,10 @@ class Config(Strict):
     law: LawConfig = LawConfig()
     access: AccessConfig = AccessConfig()
     audit: AuditConfig = AuditConfig()
+    oversight: OversightConfig = OversightConfig()
+    images: ImagesConfig = ImagesConfig()
+    holds: HoldsConfig = HoldsConfig()
+    oidc: OidcConfig = OidcConfig()
 
 
 class ConfigError(Exception):

@@ -14,8 +14,13 @@ from collections.abc import Iterable
 from functools import partial
 
 from kruispunt import audit, metrics
+from kruispunt.access.approvals import ApprovalService
+from kruispunt.access.authorisations import AuthorisationService
 from kruispunt.access.credentials import LockoutPolicy
 from kruispunt.access.grants import GrantService
+from kruispunt.access.holds import LegalHoldService
+from kruispunt.access.machines import MachineTokenService
+from kruispunt.access.oidc import OidcService
 from kruispunt.access.policy import PolicyGate
 from kruispunt.access.sessions import SessionService
 from kruispunt.access.users import UserService
@@ -28,6 +33,8 @@ from kruispunt.hits.service import HitService
 from kruispunt.hits.store import HitStore
 from kruispunt.hotlists.index import HotlistIndex
 from kruispunt.hotlists.service import HotlistService
+from kruispunt.images.service import ImageService
+from kruispunt.images.store import build_image_store
 from kruispunt.ingest.mqtt import MqttIngest
 from kruispunt.ingest.service import IngestService
 from kruispunt.law.profiles import profile as law_profile
@@ -52,12 +59,29 @@ def _drop(store: ReadStore, *, day: dt.date) -> int:
     return store.drop_segment(day)
 
 
+def _keep(
+    _store: ReadStore, *, holds: LegalHoldService, day: dt.date, at_us: int
+) -> tuple[int, int]:
+    return holds.keep_day(day, at_us=at_us)
+
+
+def _midnight_us(day: dt.date) -> int:
+    return int(dt.datetime.combine(day, dt.time(), dt.UTC).timestamp()) * 1_000_000
+
+
 def _audit_signer(config: Config) -> audit.AuditSigner | None:
     if config.audit.signing_key_file is not None:
         return audit.AuditSigner.from_file(config.audit.signing_key_file)
     if os.environ.get("KRUISPUNT_AUDIT_SIGNING_KEY"):
         return audit.AuditSigner.from_env()
     return None
+
+
+def _oidc_client_secret(config: Config) -> str | None:
+    """The OIDC client secret: its file, else the environment, else none (a public client)."""
+    if config.oidc.client_secret_file is not None:
+        return config.oidc.client_secret_file.read_text("utf-8").strip()
+    return os.environ.get("KRUISPUNT_OIDC_CLIENT_SECRET") or None
 
 
 def _plate_key(config: Config, store: SqlStore) -> bytes:
@@ -145,6 +169,7 @@ class Node:
         self.ingest = IngestService(self.registry, self.bus_log or self.writer, config.ingest)
         zone_ids = {z.id for z in self.zones}
         self.network_zone_ids = {z.id for z in self.zones if z.kind is not ZoneKind.PARTNER}
+        self.plate_tokens = audit.PlateTokens()  # keyed when the store opens (start)
         self.users = UserService(self.store, self.writer, zone_ids=zone_ids)
         self.grants = GrantService(
             self.store, self.writer, zone_ids=self.network_zone_ids, cameras=self.registry
@@ -155,17 +180,49 @@ class Node:
             absolute_timeout_s=config.access.session_max_s,
             policy=LockoutPolicy(config.access.lockout_failures, config.access.lockout_s),
         )  # fmt: skip
+        self.machines = MachineTokenService(
+            self.store, self.writer, zone_ids=zone_ids | set(config.hotlists.partner_ids),
+            max_days=config.access.machine_token_max_days,
+        )  # fmt: skip
+        self.oidc: OidcService | None = None
+        if config.oidc.enabled:
+            self.oidc = OidcService(
+                config.oidc, store=self.store, writer=self.writer, users=self.users,
+                sessions=self.sessions, zone_ids=zone_ids,
+                client_secret=_oidc_client_secret(config),
+            )  # fmt: skip
         self.audit_signer = _audit_signer(config)
         self.law = law_profile(config.law.profile)
-        self.plate_tokens = audit.PlateTokens()  # keyed when the store opens (start)
+        self.authorisations = AuthorisationService(
+            self.store, self.writer, profile=self.law, zone_ids=self.network_zone_ids,
+            max_days=config.access.authorisation_max_days, clock=self.grants.now,
+            cameras=self.registry, plate_tokens=self.plate_tokens,
+        )  # fmt: skip
+        self.approvals = ApprovalService(
+            self.store, self.writer, profile=self.law,
+            valid_hours=config.access.approval_valid_hours, clock=self.grants.now,
+            plate_tokens=self.plate_tokens,
+        )  # fmt: skip
         self.policy = PolicyGate(
-            self.law, zones=self.grants, plate_tokens=self.plate_tokens, clock=self.grants.now
-        )
+            self.law, zones=self.grants, authorisations=self.authorisations,
+            approvals=self.approvals, plate_tokens=self.plate_tokens, clock=self.grants.now,
+        )  # fmt: skip
+        self.holds = LegalHoldService(
+            self.store, self.writer, zone_ids=self.network_zone_ids, profile=self.law,
+            max_days=config.holds.max_days, clock=self.grants.now,
+            plate_tokens=self.plate_tokens, cameras=self.registry,
+        )  # fmt: skip
+        self.images = ImageService(
+            self.store, self.writer, build_image_store(config), cameras=self.registry,
+            policy=self.policy, zones=self.grants, holds=self.holds, profile=self.law,
+            max_bytes=config.images.max_bytes,
+            max_future_us=config.ingest.max_future_skew_s * 1_000_000, clock=self.grants.now,
+        )  # fmt: skip
         self.index = HotlistIndex()
         self.hotlists = HotlistService(
             self.store, self.writer, self.index, zone_ids,
             max_expiry_days=config.hotlists.max_expiry_days,
-            partner_ids=config.hotlists.partner_ids,
+            partner_ids=config.hotlists.partner_ids, plate_tokens=self.plate_tokens,
         )  # fmt: skip
         self.hit_store = HitStore(self.store)
         self.hits = HitService(
@@ -174,6 +231,7 @@ class Node:
             retro_max_days=config.hits.retro_max_days,
             late_after_us=config.hits.late_after_s * 1_000_000,
             trail_window_us=config.hits.trail_window_s * 1_000_000,
+            policy=self.policy, plate_tokens=self.plate_tokens,
         )  # fmt: skip
         self.hub = HitHub(
             self.hit_store, self.network_zone_ids, queue_size=config.hits.subscriber_queue
@@ -355,28 +413,44 @@ class Node:
         return min(self.config.retention.reads_days, self.law.reads_max_days)
 
     def enforce_retention(self, today: dt.date | None = None) -> int:
-        """Drop whole days of reads past the limit, then the hits (which carry plates) raised
-        before it; audited as one record per run that deleted anything."""
+        """One purge run: copy what legal holds keep of the days past the limit, drop those
+        days, delete the hits (which carry plates) raised before the limit and the images
+        past their own life, expire the holds that are due. Audited as one record per run
+        that changed anything; returns the number of reads dropped. ``today``: the run's
+        date (its midnight is the run's moment); default: now."""
+        at = self.grants.now() if today is None else _midnight_us(today)
         today = today or dt.datetime.now(dt.UTC).date()
         keep = self.reads_keep_days
         days = days_to_drop([s.day for s in self.store.segments()], today=today, keep_days=keep)
-        dropped = 0
+        dropped = copied = held = 0
         for day in days:
+            # Before the drop, in its own commit: a crash in between loses no held read.
+            new, kept = self.writer.call(
+                partial(_keep, holds=self.holds, day=day, at_us=at)
+            ).result()
+            copied += new
+            held += kept
             dropped += self.writer.call(partial(_drop, day=day)).result()
             log.info("retention: dropped reads of %s", day)
-        cutoff = dt.datetime.combine(today - dt.timedelta(days=keep), dt.time(), dt.UTC)
-        cutoff_us = int(cutoff.timestamp()) * 1_000_000
+        cutoff_us = _midnight_us(today - dt.timedelta(days=keep))
         hits = self.writer.call(lambda s: self._purge_hits(s, cutoff_us)).result()
-        if dropped or hits:
+        images = self.images.purge(at)
+        expired = self.holds.expire_due(at)
+        if dropped or hits or images.deleted or images.days_removed or expired:
+            detail = {
+                "days": [d.isoformat() for d in days], "reads": dropped, "hits": hits,
+                "images": images.deleted, "image_days": images.days_removed,
+                "images_kept_for_cases": images.kept_for_case,
+                "images_kept_for_holds": images.kept_for_hold, "held_reads_kept": held,
+                "held_reads_copied": copied, "holds_expired": len(expired), "keep_days": keep,
+            }  # fmt: skip
 
             def record(store: ReadStore) -> None:
                 assert isinstance(store, SqlStore)
                 with store.transaction() as conn:
                     audit.write_audit(
                         conn, actor="system", actor_zone=None, action="retention.purge",
-                        object_type="retention", object_id=self.law.key,
-                        detail={"days": [d.isoformat() for d in days], "reads": dropped,
-                                "hits": hits, "keep_days": keep},
+                        object_type="retention", object_id=self.law.key, detail=detail,
                     )  # fmt: skip
 
             self.writer.call(record).result()
@@ -417,8 +491,9 @@ class Node:
         try:
             self.sessions.expire_idle()
             self.grants.expire_due()
+            self.holds.expire_due()
         except Exception:
-            log.exception("session or grant expiry failed; will retry")
+            log.exception("session, grant or legal hold expiry failed; will retry")
         signer = self.audit_signer
         if signer is None:
             return

@@ -4,7 +4,8 @@ A token is a user's API token or a session token from ``POST /api/v1/auth/login`
 comes from ``Authorization: Bearer <token>``, or from the query parameter
 ``access_token`` where a browser cannot set headers (EventSource, WebSocket). The node's
 admin token (``server.admin_token``) is the built-in administrator: role admin, zone
-"network", user id "admin".
+"network", user id "admin". A machine's token (``kpm_...``) is never a person's: the guard
+admits it on the routes that declare one of its scopes (``kruispunt.api.guard``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import hmac
 from starlette.requests import HTTPConnection, Request
 from starlette.websockets import WebSocket
 
+from kruispunt.access.machines import MachineToken, MachineTokenService, is_machine_token
 from kruispunt.access.principals import Principal, Role
 
 ADMIN = Principal(user_id="admin", zone_id="network", role=Role.ADMIN)
@@ -42,11 +44,19 @@ def principal_for(conn: HTTPConnection, token: str) -> Principal | None:
     admin_token: str | None = node.config.server.admin_token
     if admin_token and hmac.compare_digest(token.encode(), admin_token.encode()):
         return ADMIN
+    if is_machine_token(token):  # a machine is admitted only by the guard, per route scope
+        return None
     principal: Principal | None = node.users.principal_for_token(token)
     sessions = getattr(node, "sessions", None)  # (apps built on parts of a node have none)
     if principal is None and sessions is not None:  # a person signed in with a password
         principal = sessions.principal_for_session(token)
     return principal
+
+
+def machine_token_for(conn: HTTPConnection, token: str) -> MachineToken | None:
+    """The live machine token with this secret, or None (see ``kruispunt.api.guard``)."""
+    machines: MachineTokenService | None = getattr(conn.app.state.node, "machines", None)
+    return None if machines is None else machines.resolve(token)
 
 
 def principal_from_request(request: Request) -> Principal:

@@ -17,13 +17,20 @@ from starlette.staticfiles import StaticFiles
 
 from kruispunt import __version__
 from kruispunt.api import (
+    approvals,
+    authorisations,
     cameras,
     console,
     grants,
     hits,
+    holds,
     hotlists,
+    images,
     ingest,
     live,
+    machines,
+    oidc,
+    reports,
     schema,
     signin,
     status,
@@ -64,7 +71,11 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
     )
     app.state.node = node
     # live before hits: /api/v1/hits/stream must not be taken for a hit id.
-    routers = (ingest, cameras, status, users, signin, grants, hotlists, live, hits, console, web)
+    routers = (
+        ingest, cameras, status, users, signin, oidc, machines, grants, authorisations,
+        approvals, hotlists, live, hits, holds, images, console, reports,
+        web,
+    )  # fmt: skip
     for module in routers:
         app.include_router(module.router)
 
@@ -100,6 +111,10 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
                     *hotlists.SCHEMAS,
                     *users.SCHEMAS,
                     *grants.SCHEMAS,
+                    *authorisations.SCHEMAS,
+                    *approvals.SCHEMAS,
+                    *holds.SCHEMAS,
+                    *images.SCHEMAS,
                     *signin.SCHEMAS,
                 )
             )

@@ -11,8 +11,16 @@ Every route of the API carries one guard:
   object; the guard is the floor under that, not the whole policy.
 - ``admin()``: the node's administrator (its admin token or a user with the admin role).
 
+Machines (a partner node, a dashboard, a back-office system) hold tokens with scopes
+(``kruispunt.access.machines``). ``MACHINE_ROUTES`` below lists, in one place, every route a
+machine may call and the scope each needs; there a token holding the scope is admitted as a
+``MachineCaller`` of its zone, and the service filters by that zone as it does for a person.
+Anywhere else a machine token is refused: 403 when it is live, 401 when unknown, revoked or
+expired; a person's guard never admits one by its role.
+
 ``tests/test_guards.py`` walks every route of the app: a route without a guard fails the
-suite, so a new endpoint cannot ship open by accident.
+suite, so a new endpoint cannot ship open by accident; it tries every role and every
+machine scope against every route.
 """
 
 from __future__ import annotations
@@ -20,19 +28,44 @@ from __future__ import annotations
 import enum
 import functools
 import inspect
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from kruispunt.access.auth import AuthError, principal_from_request
+from kruispunt.access.auth import AuthError, machine_token_for, principal_from_request, token_of
+from kruispunt.access.machines import Scope, is_machine_token
 from kruispunt.access.principals import Principal, Role
 from kruispunt.api.errors import error_response
 
 GUARD_ATTRIBUTE = "__kruispunt_guard__"
 EVERYONE = frozenset(Role)
+
+MACHINE_ROUTES: Mapping[tuple[str, str], Scope] = MappingProxyType({
+    # hits:read: the hits the token's zone receives (HitService and HitHub check each hit's
+    # audience against the caller's zone and role). Not the workflow, stats or trail.
+    ("GET", "/api/v1/hits"): Scope.HITS_READ,
+    ("GET", "/api/v1/hits/{hit_id}"): Scope.HITS_READ,
+    ("GET", "/api/v1/hits/stream"): Scope.HITS_READ,
+    # hotlists:read: the zone's own lists (HotlistService: entries for the owner zone only;
+    # the list of lists shows only those the caller may read). Not GET /hotlists/{id}, which
+    # shows any list's name to a person.
+    ("GET", "/api/v1/hotlists"): Scope.HOTLISTS_READ,
+    ("GET", "/api/v1/hotlists/{list_id}/entries"): Scope.HOTLISTS_READ,
+    ("GET", "/api/v1/hotlists/{list_id}/entries/{entry_id}"): Scope.HOTLISTS_READ,
+    ("GET", "/api/v1/hotlists/{list_id}/export"): Scope.HOTLISTS_READ,
+    # hotlists:write: entries of the zone's own lists (HotlistService.changeable: owner zone).
+    # Not the lists themselves (create, change, delete stay with people).
+    ("POST", "/api/v1/hotlists/{list_id}/entries"): Scope.HOTLISTS_WRITE,
+    ("PUT", "/api/v1/hotlists/{list_id}/entries/{entry_id}"): Scope.HOTLISTS_WRITE,
+    ("DELETE", "/api/v1/hotlists/{list_id}/entries/{entry_id}"): Scope.HOTLISTS_WRITE,
+    ("POST", "/api/v1/hotlists/{list_id}/import"): Scope.HOTLISTS_WRITE,
+})  # fmt: skip
+"""(method, route path) -> the machine scope that may call it. Only ``people`` routes whose
+handler takes the ``Request`` (the guard runs before them) may be listed."""
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -119,9 +152,35 @@ def check(request: Request, guard: Guard) -> Response | None:
     try:
         principal = principal_from_request(request)
     except AuthError as exc:
-        return error_response(exc.status, exc.code, exc.message)
+        return _machine(request, exc)
     if principal.role not in guard.roles:
         return error_response(
             403, "forbidden", f"a {principal.role} may not use this ({request.url.path})"
         )
+    return None
+
+
+def machine_scope(method: str, path: str) -> Scope | None:
+    """The scope a machine needs for this route (its path template), or None: not for them."""
+    return MACHINE_ROUTES.get(("GET" if method == "HEAD" else method, path))
+
+
+def _machine(request: Request, refused: AuthError) -> Response | None:
+    """Not a person: a machine token holding the route's scope goes on as its
+    ``MachineCaller``; anything else gets its refusal."""
+    token = token_of(request)
+    if token is None or not is_machine_token(token):
+        return error_response(refused.status, refused.code, refused.message)
+    machine = machine_token_for(request, token)
+    if machine is None:
+        return error_response(401, "unauthorized", "unknown, revoked or expired machine token")
+    route_path = getattr(request.scope.get("route"), "path", request.url.path)
+    scope = machine_scope(request.method, route_path)
+    if scope is None or scope not in machine.scopes:
+        needs = f"scope {scope}" if scope is not None else "a person; no machine scope opens it"
+        return error_response(
+            403, "forbidden", f"this machine token may not use this ({request.url.path}): "
+            f"it needs {needs}",
+        )  # fmt: skip
+    request.state.principal = machine.caller(scope)
     return None

@@ -70,7 +70,12 @@ CREATE TABLE oidc_links (
 """
 
 TABLES = (
-    "oidc_links", "machine_tokens", "images", "held_reads", "legal_holds", "search_approvals",
+    "oidc_links",
+    "machine_tokens",
+    "images",
+    "held_reads",
+    "legal_holds",
+    "search_approvals",
     "authorisations",
 )
 

@@ -1,0 +1,1 @@
+"""Camera images: their files (``store``) and their life and access (``service``)."""
