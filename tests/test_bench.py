@@ -78,3 +78,21 @@ def test_bench_ingest_on_postgresql_and_jetstream_keeps_the_contract() -> None:
     assert set(result["workers_scaling"]) == {"1", "2"}
     assert all(v > 0 for v in result["workers_scaling"].values())
     assert result["sustained"]["target_reads_per_s"] == 5000
+
+
+def test_bench_search_prints_the_contract_keys() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "kruispunt", "bench", "search", "--json", "--sizes", "20000,40000",
+         "--exact", "40", "--partial", "20", "--place", "5", "--convoys", "1"],
+        capture_output=True, text=True, timeout=300, check=True,
+    )  # fmt: skip
+    result = json.loads(out.stdout)
+    assert [s["reads"] for s in result["sizes"]] == [20000, 40000]
+    for size in result["sizes"]:
+        for key in ("exact_p95_ms", "partial_p95_ms", "place_time_p95_ms", "convoy_s",
+                    "disk_mb", "peak_rss_mb"):  # fmt: skip
+            assert isinstance(size[key], int | float) and size[key] > 0, key
+        assert size["stored"] >= size["reads"]  # the planted companion's reads on top
+        assert size["exact_p50_ms"] <= size["exact_p95_ms"]
+        assert size["convoy_companion_found"] is True  # the convoy query finds the plant
+    assert result["sizes"][1]["disk_mb"] > result["sizes"][0]["disk_mb"]

@@ -370,5 +370,38 @@ def bench_policy(
     print(json.dumps(result, indent=None if as_json else 2))
 
 
+@bench_app.command("search")
+def bench_search(
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    sizes: Annotated[
+        str, typer.Option(help="Store sizes in reads, comma-separated (filled in turn).")
+    ] = "1000000,10000000",
+    full: Annotated[
+        bool, typer.Option("--full", help="Also 90,000,000 reads: the province's 30 days.")
+    ] = False,
+    exact: Annotated[int, typer.Option(help="Exact plate histories per size.")] = 300,
+    partial: Annotated[int, typer.Option(help="Partial-plate searches per size.")] = 100,
+    place: Annotated[int, typer.Option(help="Place-and-time searches per size.")] = 50,
+    convoys: Annotated[int, typer.Option(help="Convoy searches per size (1-3).")] = 3,
+) -> None:
+    """Investigation queries (exact and partial plates, place and time, convoy) at growing
+    store sizes: p50/p95, the store's size on disk and the peak memory. With
+    KRUISPUNT_DATABASE_URL=postgresql://... it measures PostgreSQL instead of SQLite."""
+    from kruispunt.bench.search import FULL_SIZE, run_search_bench
+
+    try:
+        chosen = {int(s.replace("_", "")) for s in sizes.split(",") if s.strip()}
+    except ValueError:
+        err.print("[red]--sizes: integers, comma-separated[/red]")
+        raise typer.Exit(2) from None
+    if full:
+        chosen.add(FULL_SIZE)
+    result = run_search_bench(
+        sizes=tuple(sorted(chosen)), exact=exact, partial=partial, place=place,
+        convoys=max(1, min(3, convoys)), progress=sys.stderr.isatty(),
+    )  # fmt: skip
+    print(json.dumps(result, indent=None if as_json else 2))
+
+
 def main() -> None:
     app()

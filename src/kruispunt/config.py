@@ -453,6 +453,38 @@ class OversightConfig(Strict):
         return value
 
 
+class SearchConfig(Strict):
+    """Investigation searches (``kruispunt.search``): the node's own caps on what one query
+    may cost, whatever the policy layer allows (too broad: 422, nothing returned)."""
+
+    max_scan_rows: int = Field(
+        2_000_000, ge=1000, le=100_000_000, description="Reads one search may visit at most."
+    )
+    max_days: int = Field(
+        400, ge=1, le=4000, description="Day tables (capture days) one search may read."
+    )
+    timeout_ms: int = Field(
+        10_000, ge=100, le=600_000, description="Time one search may take before it is stopped."
+    )
+    max_page: int = Field(1000, ge=1, le=10_000, description="Reads per page at most.")
+    max_area_km2: float = Field(
+        50.0, gt=0, le=10_000, description="Largest drawn area of a place-and-time search."
+    )
+    place_time_list_max: int = Field(
+        2000,
+        ge=1,
+        le=100_000,
+        description="Place and time: vehicles listed only when there are at most this many "
+        "(the counts come first, always).",
+    )
+    export_max_reads: int = Field(
+        10_000, ge=1, le=1_000_000, description="Reads in one CSV or GeoJSON export."
+    )
+    evidence_max_reads: int = Field(
+        200, ge=1, le=10_000, description="Reads in one evidence package."
+    )
+
+
 class Config(Strict):
     store: StoreConfig = StoreConfig()
     ingest: IngestConfig = IngestConfig()
@@ -471,6 +503,7 @@ class Config(Strict):
     images: ImagesConfig = ImagesConfig()
     holds: HoldsConfig = HoldsConfig()
     oidc: OidcConfig = OidcConfig()
+    search: SearchConfig = SearchConfig()
 
 
 class ConfigError(Exception):

@@ -46,6 +46,7 @@ from kruispunt.processors.hotlist_matcher import HotlistMatcher
 from kruispunt.processors.traffic_counts import PROCESSORS
 from kruispunt.registry import CameraRegistry
 from kruispunt.retention import days_to_drop
+from kruispunt.search.service import SearchService
 from kruispunt.store.base import ReadStore
 from kruispunt.store.sql import SqlStore
 from kruispunt.store.sqlite import SqliteStore
@@ -217,6 +218,10 @@ class Node:
             policy=self.policy, zones=self.grants, holds=self.holds, profile=self.law,
             max_bytes=config.images.max_bytes,
             max_future_us=config.ingest.max_future_skew_s * 1_000_000, clock=self.grants.now,
+        )  # fmt: skip
+        self.search = SearchService(
+            store=self.store, writer=self.writer, policy=self.policy, cameras=self.registry,
+            config=config.search, images=self.images,
         )  # fmt: skip
         self.index = HotlistIndex()
         self.hotlists = HotlistService(

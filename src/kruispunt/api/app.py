@@ -27,11 +27,13 @@ from kruispunt.api import (
     hotlists,
     images,
     ingest,
+    investigate,
     live,
     machines,
     oidc,
     reports,
     schema,
+    search,
     signin,
     status,
     users,
@@ -73,7 +75,7 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
     # live before hits: /api/v1/hits/stream must not be taken for a hit id.
     routers = (
         ingest, cameras, status, users, signin, oidc, machines, grants, authorisations,
-        approvals, hotlists, live, hits, holds, images, console, reports,
+        approvals, hotlists, live, hits, holds, images, search, console, investigate, reports,
         web,
     )  # fmt: skip
     for module in routers:

