@@ -114,6 +114,8 @@ def run_demo(*, port: int, data_dir: Path, scale: float, misread_rate: float) ->
             f"[bold]Kruispunt demo[/bold]: {len(cameras)} simulated cameras on {url}\n"
             f"  store: {config.store.url}\n  camera tokens: {tokens_file}\n"
             f"  operator console: {url}/console (user tokens: {users_file})\n"
+            f"  investigation: {url}/investigate (an investigator's token from the same file)\n"
+            f"  oversight reports: {url}/reports\n"
             f"  admin token (registry changes): {config.server.admin_token}\n"
             "  Ctrl-C stops."
         )
