@@ -402,6 +402,11 @@ def test_the_cli_verifies_signs_and_fails_on_a_broken_log(tmp_path: Path) -> Non
 
     code, out = cli("verify", "--config", str(config))
     assert code == 0 and "OK: 5 records" in out, out
+    store = SqliteStore(db, synchronous="NORMAL")
+    store.open()
+    (seen,) = [r for r in read_audit(store.reader()) if r.action == "audit.verify"]
+    store.close()
+    assert seen.seq == 6 and seen.actor.startswith("cli:") and seen.detail["ok"]  # audited
 
     key = tmp_path / "audit.key"
     code, out = cli("keygen", str(key))
@@ -413,7 +418,7 @@ def test_the_cli_verifies_signs_and_fails_on_a_broken_log(tmp_path: Path) -> Non
 
     code, out = cli("checkpoint", "--config", str(config), "--signing-key", str(key), "--json")
     assert code == 0, out
-    assert json_line(out)["seq"] == 5
+    assert json_line(out)["seq"] == 6
     code, out = cli("verify", "--config", str(config), "--public-key", str(pub), "--json")
     assert code == 0, out
     doc = json_line(out)

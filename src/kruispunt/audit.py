@@ -262,6 +262,51 @@ def iter_audit(conn: Conn, *, after_seq: int = 0, page: int = _PAGE) -> Iterator
         after_seq = int(rows[-1][0])
 
 
+class AuditQuery(msgspec.Struct, frozen=True, kw_only=True):
+    """What an auditor asks of the log; every field narrows (None: no restriction)."""
+
+    since_us: int | None = None
+    until_us: int | None = None
+    actor: str | None = None
+    action: str | None = None
+    """An action, or a family of them with a trailing '*' (``search.*``)."""
+    zone: str | None = None
+    """Records of actors of this zone."""
+    object_type: str | None = None
+    object_id: str | None = None
+    after_seq: int = 0
+    limit: int = 200
+
+
+def query_audit(conn: Conn, q: AuditQuery) -> list[AuditRecord]:
+    """A page of the log in seq order (``after_seq`` is the cursor), filtered by ``q``."""
+    where = ["seq > ?"]
+    args: list[Any] = [q.after_seq]
+    for column, value in (
+        ("actor", q.actor), ("actor_zone", q.zone), ("object_type", q.object_type),
+        ("object_id", q.object_id),
+    ):  # fmt: skip
+        if value is not None:
+            where.append(f"{column} = ?")
+            args.append(value)
+    if q.since_us is not None:
+        where.append("at_us >= ?")
+        args.append(q.since_us)
+    if q.until_us is not None:
+        where.append("at_us < ?")
+        args.append(q.until_us)
+    if q.action is not None and q.action.endswith("*"):
+        prefix = q.action[:-1]
+        # Not LIKE: '_' and '%' in an action name are not wildcards.
+        where.append("substr(action, 1, ?) = ?")
+        args += [len(prefix), prefix]
+    elif q.action is not None:
+        where.append("action = ?")
+        args.append(q.action)
+    sql = f"SELECT {_COLUMNS} FROM audit_log WHERE {' AND '.join(where)} ORDER BY seq LIMIT ?"
+    return [_record(r) for r in conn.execute(sql, [*args, q.limit])]
+
+
 def verify_chain(records: Iterable[AuditRecord]) -> int | None:
     """The seq of the first record that breaks the chain, or None when it is intact.
 

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 from pathlib import Path
@@ -24,8 +25,10 @@ from kruispunt.audit import (
     generate_signing_key,
     load_public_key,
     verify_store,
+    write_audit,
 )
 from kruispunt.config import Config, ConfigError, load_config
+from kruispunt.store.sql import SqlStore
 
 audit_app = typer.Typer(
     no_args_is_help=True, help="The audit log: verify it, sign checkpoints, make a key."
@@ -92,6 +95,7 @@ def verify_cmd(
         raise typer.Exit(2) from None
     try:
         report = verify_store(store.reader(), keys)
+        _record_verification(store, report)
     except DB_ERRORS as exc:
         err.print(f"[red]cannot read the audit log[/red]: {exc}")
         raise typer.Exit(2) from None
@@ -103,6 +107,18 @@ def verify_cmd(
         _print_report(report)
     if not report.ok:
         raise typer.Exit(1)
+
+
+def _record_verification(store: SqlStore, report: VerifyReport) -> None:
+    """Reading the audit log is audited too: one record per verification, by the shell user."""
+    first = report.first_broken
+    with store.transaction() as conn:
+        write_audit(
+            conn, actor=f"cli:{getpass.getuser()}", actor_zone=None, action="audit.verify",
+            object_type="audit_log", object_id="-", role="admin", source="cli",
+            detail={"ok": report.ok, "broken_seq": first.seq if first else None},
+            results=report.records,
+        )  # fmt: skip
 
 
 def _print_report(report: VerifyReport) -> None:

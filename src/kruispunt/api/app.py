@@ -18,6 +18,7 @@ from starlette.staticfiles import StaticFiles
 from kruispunt import __version__
 from kruispunt.api import (
     approvals,
+    audit_log,
     authorisations,
     cameras,
     console,
@@ -74,7 +75,7 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
     app.state.node = node
     # live before hits: /api/v1/hits/stream must not be taken for a hit id.
     routers = (
-        ingest, cameras, status, users, signin, oidc, machines, grants, authorisations,
+        ingest, cameras, status, users, signin, oidc, machines, grants, authorisations, audit_log,
         approvals, hotlists, live, hits, holds, images, search, console, investigate, reports,
         web,
     )  # fmt: skip

@@ -219,6 +219,10 @@ MIGRATIONS: tuple[str, ...] = (
     """
     SELECT 1;
     """,
+    # 10: the audit log read by period (the auditors' API, the oversight reports)
+    """
+    CREATE INDEX ix_audit_at ON audit_log (at_us);
+    """,
 )
 
 # Per schema version, what each existing day table gets (``{t}``: the table), in the same
