@@ -2,7 +2,7 @@
 convoy and journey, over the search API.
 
 The page is a shell with no read in it, like the console: the sign-in, the reason dialog, the
-forms and the results live in ``static/investigate.js``, which calls the guarded search API
+forms and the results live in ``static/investigate*.js``, which call the guarded search API
 with the person's bearer token and the purpose, case and reason they gave. What the shell
 carries is public already: the purposes and which roles may use them, the jurisdiction's case
 formats, the zones and the camera register, and the base map with its projection (the
