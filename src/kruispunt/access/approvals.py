@@ -44,14 +44,24 @@ import enum
 import re
 import secrets
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, TypeVar
+from functools import partial
+from typing import Any
 
 import msgspec
 
 from kruispunt.access.authorisations import OVERSIGHT_ROLES, pattern_shape
 from kruispunt.access.policy import ROLE_PURPOSES, Consultation
 from kruispunt.access.principals import Principal, Role
-from kruispunt.audit import PlateTokens, write_audit
+from kruispunt.access.records import (
+    Commit,
+    Lifecycle,
+    Records,
+    Where,
+    bounded,
+    require_note,
+    unique,
+)
+from kruispunt.audit import PlateTokens
 from kruispunt.errors import Refused
 from kruispunt.law.decide import QueryScope, needs_approval
 from kruispunt.law.profiles import JurisdictionProfile
@@ -146,26 +156,21 @@ class ApprovalConflict(ApprovalError):
     status = 409
 
 
-T = TypeVar("T")
 _DONE = {"approval.approve": "approved", "approval.refuse": "refused", "approval.revoke": "revoked"}
-_encoder = msgspec.json.Encoder()
-_decoder = msgspec.json.Decoder(SearchApproval)
-_COLUMNS = (
-    "id, requester_id, zone_id, case_key, status, valid_until_us, requested_us, updated_us, doc"
-)
-
-
-def _decode(raw: Any) -> SearchApproval:
-    return _decoder.decode(bytes(raw))
+_approvals = Records(
+    "search_approvals",
+    SearchApproval,
+    lambda a: {
+        "id": a.id, "requester_id": a.requester_id, "zone_id": a.zone_id, "case_key": a.case,
+        "status": str(a.status), "valid_until_us": a.valid_until_us,
+        "requested_us": a.requested_us,
+    },
+)  # fmt: skip
 
 
 def _pattern_key(pattern: str) -> str:
     """A partial plate as ``needs_approval`` reads it: letters, digits and wildcards."""
     return re.sub(r"[^A-Z0-9*?]", "", pattern.upper())
-
-
-def _dedup(items: Iterable[str]) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(items))
 
 
 def coverage_problems(approval: SearchApproval, c: Consultation, case: str | None) -> list[str]:
@@ -218,12 +223,20 @@ class ApprovalService:
         if valid_hours < 1:
             raise ValueError("valid_hours: at least 1")
         self._store = store
-        self._writer = writer
+        self._commit = Commit(store, writer)
         self.profile = profile
         self.valid_hours = valid_hours
         self._clock = clock
         self._plate_tokens = plate_tokens or PlateTokens()
         self._reason_rules = reason_rules
+        self._life = Lifecycle(
+            _approvals, self._commit, clock, "approval", detail=_detail, context=self._context,
+            missing=lambda approval_id: ApprovalNotFound(f"no approval {approval_id!r}"),
+            forbidden=ApprovalForbidden,
+            meanwhile=lambda approval_id: ApprovalConflict(
+                f"approval {approval_id!r} changed meanwhile; try again"
+            ),
+        )  # fmt: skip
 
     # -- reading ----------------------------------------------------------------------------
     def now(self) -> int:
@@ -255,37 +268,20 @@ class ApprovalService:
         """Newest first: a requester's own; a zone chief's zone's (``status=requested``:
         those waiting for them); every one for oversight. As of now."""
         now = self._clock()
-        where: list[str] = []
-        args: list[Any] = []
-        if actor.role in OVERSIGHT_ROLES:
-            pass
-        elif actor.role is Role.ZONE_CHIEF:
-            where.append("zone_id=?")
-            args.append(actor.zone_id)
+        where = Where()
+        if actor.role is Role.ZONE_CHIEF:
+            where.add("zone_id=?", actor.zone_id)
         elif actor.role in REQUESTER_ROLES:
-            where.append("requester_id=?")
-            args.append(actor.user_id)
-        else:
+            where.add("requester_id=?", actor.user_id)
+        elif actor.role not in OVERSIGHT_ROLES:
             return []
         if zone is not None:
-            where.append("zone_id=?")
-            args.append(zone)
-        if status in OPEN:
-            where.append("status=? AND valid_until_us>?")
-            args += [str(status), now]
-        elif status is ApprovalStatus.EXPIRED:
-            where.append("status IN (?, ?) AND valid_until_us<=?")
-            args += [*map(str, OPEN), now]
-        elif status is not None:
-            where.append("status=?")
-            args.append(str(status))
-        sql = "SELECT doc FROM search_approvals"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY requested_us DESC, id LIMIT ?"
-        args.append(max(0, min(limit, MAX_LIST)))
-        rows = self._store.reader().execute(sql, args)
-        return [self._as_of(_decode(r[0]), now) for r in rows]
+            where.add("zone_id=?", zone)
+        where.status_at(status, now, live=OPEN, expired=ApprovalStatus.EXPIRED)
+        approvals = _approvals.select(self._store.reader(), where,
+                                      order="requested_us DESC, id",
+                                      limit=bounded(limit, MAX_LIST))  # fmt: skip
+        return [self._as_of(a, now) for a in approvals]
 
     def problems(
         self, approval_id: str, *, principal: Principal, consultation: Consultation, at_us: int
@@ -332,10 +328,10 @@ class ApprovalService:
         reasons = validate_reason(reason, self._reason_rules)
         if reasons:
             raise ApprovalInvalid("reason: " + "; ".join(reasons), "vague_reason")
-        plate_texts = _dedup(normalise(p) for p in plates)
-        pattern_texts = _dedup(" ".join(p.upper().split()) for p in plate_patterns)
-        camera_ids = _dedup(c.strip() for c in cameras)
-        zone_ids = _dedup(z.strip() for z in zones)
+        plate_texts = unique(normalise(p) for p in plates)
+        pattern_texts = unique(" ".join(p.upper().split()) for p in plate_patterns)
+        camera_ids = unique(c.strip() for c in cameras)
+        zone_ids = unique(z.strip() for z in zones)
         self._check_search(since_us, until_us, plate_texts, pattern_texts, camera_ids, zone_ids)
         scope = QueryScope(
             case=case_key, user=actor.user_id, plates=plate_texts, plate_patterns=pattern_texts,
@@ -356,13 +352,8 @@ class ApprovalService:
         )  # fmt: skip
 
         def save(conn: Conn) -> SearchApproval:
-            conn.execute(
-                f"INSERT INTO search_approvals ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (approval.id, approval.requester_id, approval.zone_id, approval.case,
-                 str(approval.status), approval.valid_until_us, now, now,
-                 _encoder.encode(approval)),
-            )  # fmt: skip
-            self._audit(conn, actor, "approval.request", approval, now)
+            _approvals.insert(conn, approval, now)
+            self._life.audit(conn, actor, "approval.request", approval, now)
             return approval
 
         return self._commit(save)
@@ -370,7 +361,7 @@ class ApprovalService:
     def approve(self, approval_id: str, *, actor: Principal, note: str = "") -> SearchApproval:
         """A zone chief of the requester's zone (not the requester) approves: it holds
         ``valid_hours`` from now."""
-        self._check_note(note, required=False)
+        require_note(note, ApprovalInvalid, high=MAX_TEXT, required=False)
 
         def approved(a: SearchApproval, now: int) -> SearchApproval:
             return msgspec.structs.replace(
@@ -385,7 +376,7 @@ class ApprovalService:
 
     def refuse(self, approval_id: str, *, actor: Principal, note: str) -> SearchApproval:
         """A zone chief of the requester's zone refuses (``note``: why; required)."""
-        self._check_note(note, required=True)
+        require_note(note, ApprovalInvalid, high=MAX_TEXT)
 
         def refused(a: SearchApproval, now: int) -> SearchApproval:
             return msgspec.structs.replace(
@@ -401,7 +392,7 @@ class ApprovalService:
     def revoke(self, approval_id: str, *, actor: Principal, note: str) -> SearchApproval:
         """The requester withdraws a request or an approval, or a zone chief of the zone
         revokes one (``note``: why; required)."""
-        self._check_note(note, required=True)
+        require_note(note, ApprovalInvalid, high=MAX_TEXT)
 
         def revoked(a: SearchApproval, now: int) -> SearchApproval:
             return msgspec.structs.replace(
@@ -452,21 +443,9 @@ class ApprovalService:
         if problems:
             raise ApprovalInvalid("; ".join(problems))
 
-    @staticmethod
-    def _check_note(note: str, *, required: bool) -> None:
-        if required and not note.strip():
-            raise ApprovalInvalid("note: say why")
-        if len(note) > MAX_TEXT or (note and not note.isprintable()):
-            raise ApprovalInvalid(f"note: at most {MAX_TEXT} printable characters")
-
     # -- helpers ----------------------------------------------------------------------------
     def _load(self, approval_id: str) -> SearchApproval | None:
-        row = (
-            self._store.reader()
-            .execute("SELECT doc FROM search_approvals WHERE id=?", (approval_id,))
-            .fetchone()
-        )
-        return None if row is None else _decode(row[0])
+        return _approvals.get(self._store.reader(), approval_id)
 
     @staticmethod
     def _as_of(approval: SearchApproval, at_us: int) -> SearchApproval:
@@ -487,62 +466,22 @@ class ApprovalService:
         """One step in one transaction: the actor first (a forbidden attempt is audited and
         committed, then refused), then the status, then the change (compare-and-set)."""
         from_statuses = frozenset(allowed_from)
+        allowed = " or ".join(sorted(from_statuses))
+        return self._life.step(
+            approval_id, actor=actor, action=action, why_not=partial(why_not, actor),
+            allowed_from=from_statuses, change=change,
+            closed=lambda current: ApprovalConflict(
+                f"approval {approval_id!r} is {current}: only one that is {allowed} can be "
+                f"{_DONE[action]}"
+            ),
+            then=lambda _conn, new: {
+                "note": (new.revoke_note if action == "approval.revoke" else new.decision_note)
+                or ""
+            },
+        )  # fmt: skip
 
-        def run(conn: Conn) -> SearchApproval | ApprovalForbidden:
-            now = self._clock()
-            row = conn.execute(
-                "SELECT doc FROM search_approvals WHERE id=?", (approval_id,)
-            ).fetchone()
-            if row is None:
-                raise ApprovalNotFound(f"no approval {approval_id!r}")
-            old = _decode(row[0])
-            why = why_not(actor, old)
-            if why is not None:
-                extra = {"attempted": action, "refused": why}
-                self._audit(conn, actor, "approval.forbidden", old, now, extra=extra)
-                return ApprovalForbidden(why)
-            current = old.status_at(now)
-            if current not in from_statuses:
-                allowed = " or ".join(sorted(from_statuses))
-                raise ApprovalConflict(
-                    f"approval {approval_id!r} is {current}: only one that is {allowed} can be "
-                    f"{_DONE[action]}"
-                )
-            new = change(old, now)
-            changed = conn.execute(
-                "UPDATE search_approvals SET status=?, valid_until_us=?, updated_us=?, doc=? "
-                "WHERE id=? AND status=?",
-                (str(new.status), new.valid_until_us, now, _encoder.encode(new), old.id,
-                 str(old.status)),
-            ).rowcount  # fmt: skip
-            if changed != 1:
-                raise ApprovalConflict(f"approval {approval_id!r} changed meanwhile; try again")
-            note = new.revoke_note if action == "approval.revoke" else new.decision_note
-            self._audit(conn, actor, action, new, now, extra={"note": note or ""})
-            return new
-
-        result = self._commit(run)
-        if isinstance(result, ApprovalForbidden):
-            raise result
-        return result
-
-    def _commit(self, fn: Callable[[Conn], T]) -> T:
-        def run(_store: object) -> T:
-            with self._store.transaction() as conn:
-                return fn(conn)
-
-        return self._writer.call(run).result()
-
-    def _audit(
-        self,
-        conn: Conn,
-        actor: Principal,
-        action: str,
-        approval: SearchApproval,
-        now: int,
-        *,
-        extra: dict[str, Any] | None = None,
-    ) -> None:
+    def _context(self, approval: SearchApproval) -> dict[str, Any]:
+        """The audit's context: the search's purpose, case and reason, and what it reads."""
         scope: dict[str, Any] = {"since_us": approval.since_us, "until_us": approval.until_us}
         if approval.plates:
             scope["plates"] = self._plate_tokens.scope(approval.plates)
@@ -553,17 +492,16 @@ class ApprovalService:
                 scope[key] = list(getattr(approval, key))
         if approval.area:
             scope["area"] = True
-        detail = {
-            "requester": approval.requester_id, "zone": approval.zone_id,
-            "status": str(approval.status_at(now)), "valid_until_us": approval.valid_until_us,
-            "problems": list(approval.problems), **(extra or {}),
-        }  # fmt: skip
-        write_audit(
-            conn, actor=actor.user_id, actor_zone=actor.zone_id, action=action,
-            object_type="approval", object_id=approval.id, detail=detail, at_us=now,
-            role=str(actor.role), purpose=str(approval.purpose), case=approval.case,
-            reason=approval.reason, scope=scope,
-        )  # fmt: skip
+        return {"purpose": str(approval.purpose), "case": approval.case,
+                "reason": approval.reason, "scope": scope}  # fmt: skip
+
+
+def _detail(approval: SearchApproval, now: int) -> dict[str, Any]:
+    return {
+        "requester": approval.requester_id, "zone": approval.zone_id,
+        "status": str(approval.status_at(now)), "valid_until_us": approval.valid_until_us,
+        "problems": list(approval.problems),
+    }  # fmt: skip
 
 
 def _why_not_decide(actor: Principal, approval: SearchApproval) -> str | None:

@@ -45,13 +45,24 @@ import enum
 import re
 import secrets
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Protocol, TypeVar
+from typing import Any
 
 import msgspec
 
 from kruispunt.access.principals import Principal, Role, User
-from kruispunt.audit import PlateTokens, write_audit
-from kruispunt.domain.cameras import Camera
+from kruispunt.access.records import (
+    CameraLookup,
+    Commit,
+    Lifecycle,
+    Records,
+    Where,
+    audit_act,
+    bounded,
+    require_note,
+    text_problems,
+    unique,
+)
+from kruispunt.audit import PlateTokens
 from kruispunt.errors import Refused
 from kruispunt.law.decide import Authorisation, AuthorisationKind, AuthorisationScope
 from kruispunt.law.profiles import JurisdictionProfile
@@ -135,10 +146,6 @@ class RecordedAuthorisation(msgspec.Struct, frozen=True, kw_only=True):
         )  # fmt: skip
 
 
-class CameraLookup(Protocol):
-    def get(self, camera_id: str) -> Camera | None: ...
-
-
 class AuthorisationError(Refused):
     code = "authorisation_error"
 
@@ -162,34 +169,22 @@ class AuthorisationConflict(AuthorisationError):
     status = 409
 
 
-T = TypeVar("T")
-_encoder = msgspec.json.Encoder()
-_decoder = msgspec.json.Decoder(RecordedAuthorisation)
 _user_decoder = msgspec.json.Decoder(User)
-_COLUMNS = (
-    "id, kind, reference, case_key, zone_id, status, valid_from_us, valid_until_us, "
-    "recorded_by, created_us, updated_us, doc"
-)
-
-
-def _decode(raw: Any) -> RecordedAuthorisation:
-    return _decoder.decode(bytes(raw))
+_authorisations = Records(
+    "authorisations",
+    RecordedAuthorisation,
+    lambda a: {
+        "id": a.id, "kind": str(a.kind), "reference": a.reference, "case_key": a.case,
+        "zone_id": a.zone_id, "status": str(a.status), "valid_from_us": a.valid_from_us,
+        "valid_until_us": a.valid_until_us, "recorded_by": a.recorded_by,
+        "created_us": a.created_us,
+    },
+)  # fmt: skip
 
 
 def same_person(a: str, b: str) -> bool:
     """Names compared as ``decide`` compares an issuer with the user who queries."""
     return "".join(a.split()).upper() == "".join(b.split()).upper()
-
-
-def _text(name: str, value: str, *, high: int, low: int = 1) -> list[str]:
-    stripped = value.strip()
-    if not stripped:
-        return [f"{name}: must not be blank"]
-    if len(stripped) < low:
-        return [f"{name}: at least {low} characters"]
-    if len(value) > high or not value.isprintable():
-        return [f"{name}: at most {high} printable characters"]
-    return []
 
 
 def pattern_shape(pattern: str) -> str:
@@ -225,7 +220,7 @@ class AuthorisationService:
         if max_days < 1:
             raise ValueError("max_days: at least 1")
         self._store = store
-        self._writer = writer
+        self._commit = Commit(store, writer)
         self.profile = profile
         self._zone_ids = frozenset(zone_ids)
         self.max_days = max_days
@@ -241,6 +236,15 @@ class AuthorisationService:
             for t in profile.tiers
             if t.authorisation.kind is not None and t.authorisation.every_query
         )
+        self._life = Lifecycle(
+            _authorisations, self._commit, clock, "authorisation", detail=_detail,
+            context=lambda auth: {"case": auth.case, "scope": self._audit_scope(auth.scope)},
+            missing=lambda auth_id: AuthorisationNotFound(f"no authorisation {auth_id!r}"),
+            forbidden=AuthorisationForbidden,
+            meanwhile=lambda auth_id: AuthorisationConflict(
+                f"authorisation {auth_id!r} changed meanwhile"
+            ),
+        )  # fmt: skip
 
     # -- reading ----------------------------------------------------------------------------
     def now(self) -> int:
@@ -248,12 +252,7 @@ class AuthorisationService:
 
     def get(self, auth_id: str, *, actor: Principal) -> RecordedAuthorisation:
         """One authorisation, if ``actor`` may see it (``AuthorisationNotFound`` otherwise)."""
-        row = (
-            self._store.reader()
-            .execute("SELECT doc FROM authorisations WHERE id=?", (auth_id,))
-            .fetchone()
-        )
-        auth = None if row is None else _decode(row[0])
+        auth = _authorisations.get(self._store.reader(), auth_id)
         if auth is None or not self.may_see(actor, auth):
             raise AuthorisationNotFound(f"no authorisation {auth_id!r}")
         return auth
@@ -277,45 +276,27 @@ class AuthorisationService:
         oversight, their zone's for a zone chief, an investigator or an analyst."""
         if actor.role not in READERS:
             return []
-        now = self._clock()
-        where: list[str] = []
-        args: list[Any] = []
+        where = Where()
         if actor.role in ZONE_READERS:
-            where.append("zone_id=?")
-            args.append(actor.zone_id)
+            where.add("zone_id=?", actor.zone_id)
         if case is not None:
-            where.append("case_key=?")
-            args.append(self.normalise_case(case) or case.strip())
+            where.add("case_key=?", self.normalise_case(case) or case.strip())
         if zone is not None:
-            where.append("zone_id=?")
-            args.append(zone)
-        active = str(AuthorisationStatus.ACTIVE)
-        if status is AuthorisationStatus.ACTIVE:
-            where.append("status=? AND valid_until_us>?")
-            args += [active, now]
-        elif status is AuthorisationStatus.EXPIRED:
-            where.append("status=? AND valid_until_us<=?")
-            args += [active, now]
-        elif status is not None:
-            where.append("status=?")
-            args.append(str(status))
-        sql = "SELECT doc FROM authorisations"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY created_us DESC, id LIMIT ?"
-        args.append(max(0, min(limit, MAX_LIST)))
-        return [_decode(r[0]) for r in self._store.reader().execute(sql, args)]
+            where.add("zone_id=?", zone)
+        where.status_at(status, self._clock(), live={AuthorisationStatus.ACTIVE},
+                        expired=AuthorisationStatus.EXPIRED)  # fmt: skip
+        return _authorisations.select(self._store.reader(), where,
+                                      order="created_us DESC, id",
+                                      limit=bounded(limit, MAX_LIST))  # fmt: skip
 
     def for_case(self, case: str, *, at_us: int) -> builtins.list[Authorisation]:
         """Every authorisation recorded for ``case`` and not revoked (``decide`` weighs
         validity, issuer and scope, and says why it set one aside)."""
         key = self.normalise_case(case) or case.strip()
-        rows = self._store.reader().execute(
-            "SELECT doc FROM authorisations WHERE case_key=? AND status=? "
-            "ORDER BY valid_from_us, id LIMIT ?",
-            (key, str(AuthorisationStatus.ACTIVE), MAX_FOR_CASE),
-        )
-        return [_decode(r[0]).as_decision() for r in rows]
+        where = Where("case_key=? AND status=?", key, str(AuthorisationStatus.ACTIVE))
+        auths = _authorisations.select(self._store.reader(), where,
+                                       order="valid_from_us, id", limit=MAX_FOR_CASE)  # fmt: skip
+        return [a.as_decision() for a in auths]
 
     def normalise_case(self, case: str, *, at_us: int | None = None) -> str | None:
         year = None if at_us is None else dt.datetime.fromtimestamp(at_us / 1e6, dt.UTC).year
@@ -377,58 +358,28 @@ class AuthorisationService:
             if actor.role is Role.ZONE_CHIEF and kind is not AuthorisationKind.SENIOR_OFFICER:
                 self._check_issuer(conn, auth.issued_by)
             self._check_unique(conn, auth)
-            conn.execute(
-                f"INSERT INTO authorisations ({_COLUMNS}) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (auth.id, str(auth.kind), auth.reference, auth.case, auth.zone_id,
-                 str(auth.status), auth.valid_from_us, auth.valid_until_us, auth.recorded_by,
-                 now, now, _encoder.encode(auth)),
-            )  # fmt: skip
-            self._audit(conn, actor, "authorisation.record", auth, now)
+            _authorisations.insert(conn, auth, now)
+            self._life.audit(conn, actor, "authorisation.record", auth, now)
             return auth
 
         return self._commit(save)
 
     def revoke(self, auth_id: str, *, actor: Principal, note: str) -> RecordedAuthorisation:
         """A magistrate, or a zone chief of its zone, withdraws an authorisation at once."""
-        if not note.strip():
-            raise AuthorisationInvalid("note: say why")
-        if len(note) > MAX_TEXT or not note.isprintable():
-            raise AuthorisationInvalid(f"note: at most {MAX_TEXT} printable characters")
-
-        def run(conn: Conn) -> RecordedAuthorisation | AuthorisationForbidden:
-            now = self._clock()
-            row = conn.execute("SELECT doc FROM authorisations WHERE id=?", (auth_id,)).fetchone()
-            if row is None:
-                raise AuthorisationNotFound(f"no authorisation {auth_id!r}")
-            auth = _decode(row[0])
-            why = self._why_not_revoke(actor, auth)
-            if why is not None:
-                extra = {"attempted": "authorisation.revoke", "refused": why}
-                self._audit(conn, actor, "authorisation.forbidden", auth, now, extra=extra)
-                return AuthorisationForbidden(why)
-            current = auth.status_at(now)
-            if current is not AuthorisationStatus.ACTIVE:
-                raise AuthorisationConflict(
-                    f"authorisation {auth_id!r} is {current}: only an active one can be revoked"
-                )
-            new = msgspec.structs.replace(
+        require_note(note, AuthorisationInvalid, high=MAX_TEXT)
+        return self._life.step(
+            auth_id, actor=actor, action="authorisation.revoke",
+            why_not=lambda auth: self._why_not_revoke(actor, auth),
+            allowed_from={AuthorisationStatus.ACTIVE},
+            closed=lambda current: AuthorisationConflict(
+                f"authorisation {auth_id!r} is {current}: only an active one can be revoked"
+            ),
+            change=lambda auth, now: msgspec.structs.replace(
                 auth, status=AuthorisationStatus.REVOKED, revoked_by=actor.user_id,
                 revoked_us=now, revoke_note=note.strip(),
-            )  # fmt: skip
-            changed = conn.execute(
-                "UPDATE authorisations SET status=?, updated_us=?, doc=? WHERE id=? AND status=?",
-                (str(new.status), now, _encoder.encode(new), auth.id, str(auth.status)),
-            ).rowcount
-            if changed != 1:
-                raise AuthorisationConflict(f"authorisation {auth_id!r} changed meanwhile")
-            self._audit(conn, actor, "authorisation.revoke", new, now, extra={"note": note})
-            return new
-
-        result = self._commit(run)
-        if isinstance(result, AuthorisationForbidden):
-            raise result
-        return result
+            ),
+            then=lambda _conn, _auth: {"note": note},
+        )  # fmt: skip
 
     # -- checks -----------------------------------------------------------------------------
     @staticmethod
@@ -494,15 +445,12 @@ class AuthorisationService:
         named = tuple(p for p in map(normalise, plates[:MAX_PLATES]) if p)
         scope = self._audit_scope(AuthorisationScope(plates=named))
 
-        def save(conn: Conn) -> None:
-            write_audit(
-                conn, actor=actor.user_id, actor_zone=actor.zone_id,
-                action="authorisation.forbidden", object_type="authorisation", object_id="-",
-                detail=detail, at_us=now, role=str(actor.role), case=case[:MAX_LABEL],
-                scope=scope,
-            )  # fmt: skip
-
-        self._commit(save)
+        self._commit(
+            lambda conn: audit_act(
+                conn, actor, "authorisation.forbidden", object_type="authorisation",
+                object_id="-", detail=detail, at_us=now, case=case[:MAX_LABEL], scope=scope,
+            )
+        )  # fmt: skip
 
     @staticmethod
     def _why_not_revoke(actor: Principal, auth: RecordedAuthorisation) -> str | None:
@@ -526,12 +474,12 @@ class AuthorisationService:
             problems.append(
                 f"kind: {self.profile.name} requires no {kind} authorisation (it needs: {needed})"
             )
-        problems += _text("reference", reference, high=MAX_LABEL)
-        problems += _text("grounds", grounds, high=MAX_TEXT, low=MIN_GROUNDS)
+        problems += text_problems("reference", reference, high=MAX_LABEL)
+        problems += text_problems("grounds", grounds, high=MAX_TEXT, low=MIN_GROUNDS)
         if zone not in self._zone_ids:
             problems.append(f"zone: unknown zone {zone!r}")
         if query_id is not None:
-            problems += _text("query_id", query_id, high=MAX_LABEL)
+            problems += text_problems("query_id", query_id, high=MAX_LABEL)
         elif kind in self._per_query:
             problems.append("query_id: an order is given for one query: name it")
         return problems
@@ -558,10 +506,10 @@ class AuthorisationService:
         until: int | None,
     ) -> tuple[AuthorisationScope, builtins.list[str]]:
         problems: builtins.list[str] = []
-        plate_texts = tuple(dict.fromkeys(normalise(p) for p in plates))
-        pattern_texts = tuple(dict.fromkeys(" ".join(p.upper().split()) for p in patterns))
-        camera_ids = tuple(dict.fromkeys(c.strip() for c in cameras))
-        zone_ids = tuple(dict.fromkeys(z.strip() for z in zones))
+        plate_texts = unique(normalise(p) for p in plates)
+        pattern_texts = unique(" ".join(p.upper().split()) for p in patterns)
+        camera_ids = unique(c.strip() for c in cameras)
+        zone_ids = unique(z.strip() for z in zones)
         if len(plate_texts) > MAX_PLATES:
             problems.append(f"plates: at most {MAX_PLATES}")
         elif not all(plate_texts):
@@ -621,13 +569,6 @@ class AuthorisationService:
             )
 
     # -- helpers ----------------------------------------------------------------------------
-    def _commit(self, fn: Callable[[Conn], T]) -> T:
-        def run(_store: object) -> T:
-            with self._store.transaction() as conn:
-                return fn(conn)
-
-        return self._writer.call(run).result()
-
     def _audit_scope(self, scope: AuthorisationScope) -> dict[str, Any]:
         out: dict[str, Any] = {}
         if scope.plates:
@@ -644,27 +585,14 @@ class AuthorisationService:
             out["until_us"] = scope.until_us
         return out
 
-    def _audit(
-        self,
-        conn: Conn,
-        actor: Principal,
-        action: str,
-        auth: RecordedAuthorisation,
-        now: int,
-        *,
-        extra: dict[str, Any] | None = None,
-    ) -> None:
-        detail = {
-            "kind": str(auth.kind), "reference": auth.reference, "issued_by": auth.issued_by,
-            "zone": auth.zone_id, "valid_from_us": auth.valid_from_us,
-            "valid_until_us": auth.valid_until_us, "status": str(auth.status_at(now)),
-            "query_id": auth.query_id, "recorded_by": auth.recorded_by, **(extra or {}),
-        }  # fmt: skip
-        write_audit(
-            conn, actor=actor.user_id, actor_zone=actor.zone_id, action=action,
-            object_type="authorisation", object_id=auth.id, detail=detail, at_us=now,
-            role=str(actor.role), case=auth.case, scope=self._audit_scope(auth.scope),
-        )  # fmt: skip
+
+def _detail(auth: RecordedAuthorisation, now: int) -> dict[str, Any]:
+    return {
+        "kind": str(auth.kind), "reference": auth.reference, "issued_by": auth.issued_by,
+        "zone": auth.zone_id, "valid_from_us": auth.valid_from_us,
+        "valid_until_us": auth.valid_until_us, "status": str(auth.status_at(now)),
+        "query_id": auth.query_id, "recorded_by": auth.recorded_by,
+    }  # fmt: skip
 
 
 def _code(problems: builtins.list[str]) -> str | None:

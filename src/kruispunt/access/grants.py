@@ -44,13 +44,25 @@ import builtins
 import enum
 import secrets
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Protocol, TypeVar
+from functools import partial
+from typing import Any
 
 import msgspec
 
 from kruispunt.access.principals import Principal, Role, User
+from kruispunt.access.records import (
+    CameraLookup,
+    Commit,
+    Lifecycle,
+    Records,
+    Where,
+    bounded,
+    camera_problems,
+    require_note,
+    text_problems,
+    unique,
+)
 from kruispunt.audit import plate_token, write_audit
-from kruispunt.domain.cameras import Camera
 from kruispunt.errors import Refused
 from kruispunt.plates.text import normalise
 from kruispunt.store.sql import Conn, SqlStore, now_us
@@ -131,12 +143,6 @@ class Grant(msgspec.Struct, frozen=True, kw_only=True):
         return self if status is self.status else msgspec.structs.replace(self, status=status)
 
 
-class CameraLookup(Protocol):
-    """What the service needs of the camera registry (to check a grant's cameras)."""
-
-    def get(self, camera_id: str) -> Camera | None: ...
-
-
 class GrantError(Refused):
     code = "grant_error"
 
@@ -160,30 +166,18 @@ class GrantConflict(GrantError):
     status = 409
 
 
-T = TypeVar("T")
 _DONE = {"grant.approve": "approved", "grant.refuse": "refused", "grant.revoke": "revoked"}
-_encoder = msgspec.json.Encoder()
-_decoder = msgspec.json.Decoder(Grant)
 _user_decoder = msgspec.json.Decoder(User)
-_COLUMNS = (
-    "id, requester_id, requester_zone, grantee_id, data_zone, status, valid_from_us, "
-    "valid_until_us, requested_us, updated_us, doc"
-)
-
-
-def _decode(raw: Any) -> Grant:
-    return _decoder.decode(bytes(raw))
-
-
-def _text(name: str, value: str, *, high: int, low: int = 1) -> list[str]:
-    stripped = value.strip()
-    if not stripped:
-        return [f"{name}: must not be blank"]
-    if len(stripped) < low:
-        return [f"{name}: at least {low} characters (say why)"]
-    if len(value) > high or not value.isprintable():
-        return [f"{name}: at most {high} printable characters"]
-    return []
+_grants = Records(
+    "grants",
+    Grant,
+    lambda g: {
+        "id": g.id, "requester_id": g.requester_id, "requester_zone": g.requester_zone,
+        "grantee_id": g.grantee_id, "data_zone": g.data_zone, "status": str(g.status),
+        "valid_from_us": g.valid_from_us, "valid_until_us": g.valid_until_us,
+        "requested_us": g.requested_us,
+    },
+)  # fmt: skip
 
 
 class GrantService:
@@ -212,13 +206,25 @@ class GrantService:
         if max_days < 1:
             raise ValueError("max_days: at least 1")
         self._store = store
-        self._writer = writer
+        self._commit = Commit(store, writer)
         self._zone_ids = frozenset(zone_ids) - {NETWORK_ZONE}
         self.max_days = max_days
         self._clock = clock
         self._validate = validate
         self._cameras = cameras
         self._plate_key = plate_key
+        self._life = Lifecycle(
+            _grants, self._commit, clock, "grant",
+            detail=lambda grant, _now: self._detail(grant),
+            context=lambda grant: {"purpose": grant.purpose, "case": grant.case,
+                                   "reason": grant.reason, "scope": self._scope(grant)},
+            missing=lambda grant_id: GrantNotFound(f"no grant {grant_id!r}"),
+            forbidden=GrantForbidden,
+            meanwhile=lambda grant_id: GrantConflict(
+                f"grant {grant_id!r} changed meanwhile; try again"
+            ),
+            as_of=Grant.as_of,
+        )  # fmt: skip
 
     # -- reading ----------------------------------------------------------------------------
     def now(self) -> int:
@@ -228,12 +234,7 @@ class GrantService:
     def get(self, grant_id: str, *, actor: Principal) -> Grant:
         """One grant as of now, if ``actor`` may see it (``GrantNotFound`` otherwise: no
         probing for grant ids)."""
-        row = (
-            self._store.reader()
-            .execute("SELECT doc FROM grants WHERE id=?", (grant_id,))
-            .fetchone()
-        )
-        grant = None if row is None else _decode(row[0])
+        grant = _grants.get(self._store.reader(), grant_id)
         if grant is None or not self.may_see(actor, grant):
             raise GrantNotFound(f"no grant {grant_id!r}")
         return grant.as_of(self._clock())
@@ -260,35 +261,21 @@ class GrantService:
         and for their zone; anyone else those they requested or hold. ``zone``: only grants
         of or for that zone; ``status``: only those with that status now."""
         now = self._clock()
-        where: list[str] = []
-        args: list[Any] = []
-        if actor.role in OVERSIGHT_ROLES:
-            pass
-        elif actor.role is Role.ZONE_CHIEF:
-            where.append("(data_zone=? OR requester_zone=?)")
-            args += [actor.zone_id, actor.zone_id]
-        else:
-            where.append("(requester_id=? OR grantee_id=?)")
-            args += [actor.user_id, actor.user_id]
+        where = Where()
+        if actor.role is Role.ZONE_CHIEF:
+            where.add("(data_zone=? OR requester_zone=?)", actor.zone_id, actor.zone_id)
+        elif actor.role not in OVERSIGHT_ROLES:
+            where.add("(requester_id=? OR grantee_id=?)", actor.user_id, actor.user_id)
         if zone is not None:
-            where.append("(data_zone=? OR requester_zone=?)")
-            args += [zone, zone]
-        if status is not None:
-            if status in OPEN:
-                where.append("status=? AND valid_until_us>?")
-                args += [str(status), now]
-            elif status is GrantStatus.EXPIRED:
-                where.append("(status=? OR (status IN (?, ?) AND valid_until_us<=?))")
-                args += [str(status), *map(str, OPEN), now]
-            else:
-                where.append("status=?")
-                args.append(str(status))
-        sql = "SELECT doc FROM grants"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY requested_us DESC, id LIMIT ?"
-        args.append(max(0, min(limit, MAX_LIST)))
-        return [_decode(r[0]).as_of(now) for r in self._store.reader().execute(sql, args)]
+            where.add("(data_zone=? OR requester_zone=?)", zone, zone)
+        where.status_at(status, now, live=OPEN, expired=GrantStatus.EXPIRED)
+        grants = _grants.select(
+            self._store.reader(),
+            where,
+            order="requested_us DESC, id",
+            limit=bounded(limit, MAX_LIST),
+        )
+        return [g.as_of(now) for g in grants]
 
     def grants_for(
         self, user_id: str, data_zone: str, at_us: int | None = None
@@ -296,12 +283,10 @@ class GrantService:
         """The grants that let ``user_id`` see ``data_zone``'s reads at ``at_us`` (default:
         now): approved and within their validity."""
         at = self._clock() if at_us is None else at_us
-        rows = self._store.reader().execute(
-            "SELECT doc FROM grants WHERE grantee_id=? AND data_zone=? AND status=? "
-            "AND valid_from_us<=? AND valid_until_us>? ORDER BY valid_from_us, id",
-            (user_id, data_zone, str(GrantStatus.APPROVED), at, at),
-        )
-        return [g for g in (_decode(r[0]) for r in rows) if g.live_at(at)]
+        where = Where("grantee_id=? AND data_zone=?", user_id, data_zone)
+        grants = _grants.select(self._store.reader(), self._live(where, at),
+                                order="valid_from_us, id")  # fmt: skip
+        return [g for g in grants if g.live_at(at)]
 
     def visible_zones(self, principal: Principal, at_us: int | None = None) -> set[str]:
         """The zones whose reads ``principal`` may see at ``at_us`` (default: now): their
@@ -312,13 +297,15 @@ class GrantService:
         if principal.role not in REQUESTER_ROLES or principal.zone_id not in self._zone_ids:
             return zones
         at = self._clock() if at_us is None else at_us
-        rows = self._store.reader().execute(
-            "SELECT doc FROM grants WHERE grantee_id=? AND requester_zone=? AND status=? "
-            "AND valid_from_us<=? AND valid_until_us>?",
-            (principal.user_id, principal.zone_id, str(GrantStatus.APPROVED), at, at),
-        )
-        zones.update(g.data_zone for g in (_decode(r[0]) for r in rows) if g.live_at(at))
+        where = Where("grantee_id=? AND requester_zone=?", principal.user_id, principal.zone_id)
+        grants = _grants.select(self._store.reader(), self._live(where, at), order="id")
+        zones.update(g.data_zone for g in grants if g.live_at(at))
         return zones
+
+    @staticmethod
+    def _live(where: Where, at: int) -> Where:
+        return where.add("status=? AND valid_from_us<=? AND valid_until_us>?",
+                         str(GrantStatus.APPROVED), at, at)  # fmt: skip
 
     # -- changes ----------------------------------------------------------------------------
     def request(
@@ -346,8 +333,8 @@ class GrantService:
         start = now if valid_from_us is None else valid_from_us
         problems = self._check_request(actor, data_zone, purpose, case, reason, start, now)
         problems += self._check_validity(start, valid_until_us)
-        camera_ids = tuple(dict.fromkeys(c.strip() for c in cameras))
-        plate_texts = tuple(dict.fromkeys(normalise(p) for p in plates))
+        camera_ids = unique(c.strip() for c in cameras)
+        plate_texts = unique(normalise(p) for p in plates)
         problems += self._check_scope(data_zone, camera_ids, plate_texts)
         if problems:
             code = "unknown_zone" if any("unknown zone" in p for p in problems) else None
@@ -371,13 +358,8 @@ class GrantService:
         def save(conn: Conn) -> Grant:
             if grant.grantee_id != actor.user_id:
                 self._check_grantee(conn, grant)
-            conn.execute(
-                f"INSERT INTO grants ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (grant.id, grant.requester_id, grant.requester_zone, grant.grantee_id,
-                 grant.data_zone, str(grant.status), grant.valid_from_us,
-                 grant.valid_until_us, grant.requested_us, now, _encoder.encode(grant)),
-            )  # fmt: skip
-            self._audit(conn, actor, "grant.request", grant, now)
+            _grants.insert(conn, grant, now)
+            self._life.audit(conn, actor, "grant.request", grant, now)
             return grant
 
         return self._commit(save)
@@ -392,7 +374,7 @@ class GrantService:
     ) -> Grant:
         """A zone chief of the data zone (not the requester, not the grantee) switches the
         grant on. ``valid_until_us`` may shorten the validity asked for, never lengthen it."""
-        self._check_note(note, required=False)
+        require_note(note, GrantInvalid, high=MAX_TEXT, required=False)
 
         def approved(grant: Grant, now: int) -> Grant:
             until = grant.valid_until_us
@@ -416,7 +398,7 @@ class GrantService:
 
     def refuse(self, grant_id: str, *, actor: Principal, note: str) -> Grant:
         """A zone chief of the data zone refuses a request (``note``: why; required)."""
-        self._check_note(note, required=True)
+        require_note(note, GrantInvalid, high=MAX_TEXT)
 
         def refused(grant: Grant, now: int) -> Grant:
             return msgspec.structs.replace(
@@ -432,7 +414,7 @@ class GrantService:
     def revoke(self, grant_id: str, *, actor: Principal, note: str) -> Grant:
         """Switch a grant off at once (or withdraw a request): a zone chief of the data
         zone, or the requester or grantee withdrawing. ``note``: why; required."""
-        self._check_note(note, required=True)
+        require_note(note, GrantInvalid, high=MAX_TEXT)
 
         def revoked(grant: Grant, now: int) -> Grant:
             return msgspec.structs.replace(
@@ -448,16 +430,11 @@ class GrantService:
         at = self._clock() if at_us is None else at_us
 
         def sweep(conn: Conn) -> builtins.list[Grant]:
-            rows = conn.execute(
-                "SELECT doc FROM grants WHERE status IN (?, ?) AND valid_until_us<=? "
-                "ORDER BY valid_until_us, id",
-                (*map(str, OPEN), at),
-            ).fetchall()
+            due = Where("status IN (?, ?) AND valid_until_us<=?", *map(str, OPEN), at)
             done: builtins.list[Grant] = []
-            for row in rows:
-                grant = _decode(row[0])
+            for grant in _grants.select(conn, due, order="valid_until_us, id"):
                 gone = msgspec.structs.replace(grant, status=GrantStatus.EXPIRED)
-                if self._update(conn, grant, gone, at):
+                if _grants.swap(conn, grant, gone, at):
                     write_audit(
                         conn, actor="system", actor_zone=NETWORK_ZONE, action="grant.expire",
                         object_type="grant", object_id=gone.id,
@@ -486,9 +463,10 @@ class GrantService:
             problems.append(f"data_zone: unknown zone {data_zone!r}")
         elif data_zone == actor.zone_id:
             problems.append("data_zone: your own zone's reads need no grant")
-        problems += _text("purpose", purpose, high=MAX_LABEL)
-        problems += _text("case", case, high=MAX_LABEL)
-        problems += _text("reason", reason, high=MAX_TEXT, low=MIN_REASON)
+        problems += text_problems("purpose", purpose, high=MAX_LABEL)
+        problems += text_problems("case", case, high=MAX_LABEL)
+        problems += text_problems("reason", reason, high=MAX_TEXT, low=MIN_REASON,
+                                  hint=" (say why)")  # fmt: skip
         if not problems and self._validate is not None:
             problems += self._validate(purpose.strip(), case.strip(), reason.strip())
         if start < now - 60_000_000:  # a minute of clock skew between client and node
@@ -512,11 +490,8 @@ class GrantService:
             problems.append(f"cameras: at most {MAX_CAMERAS}")
         elif any(not c for c in cameras):
             problems.append("cameras: a camera id must not be blank")
-        elif self._cameras is not None:
-            for cam_id in cameras:
-                camera = self._cameras.get(cam_id)
-                if camera is None or camera.zone_id != data_zone:
-                    problems.append(f"cameras: {cam_id!r} is not a camera of {data_zone!r}")
+        else:
+            problems += camera_problems(self._cameras, cameras, data_zone)
         if len(plates) > MAX_PLATES:
             problems.append(f"plates: at most {MAX_PLATES}")
         elif any(not p for p in plates):
@@ -538,13 +513,6 @@ class GrantService:
                 f"analyst or traffic officer of {grant.requester_zone!r}",
                 "invalid_grantee",
             )
-
-    @staticmethod
-    def _check_note(note: str, *, required: bool) -> None:
-        if required and not note.strip():
-            raise GrantInvalid("note: say why")
-        if len(note) > MAX_TEXT or (note and not note.isprintable()):
-            raise GrantInvalid(f"note: at most {MAX_TEXT} printable characters")
 
     @staticmethod
     def _why_not_decide(actor: Principal, grant: Grant) -> str | None:
@@ -583,57 +551,18 @@ class GrantService:
         """One decision in one transaction: the actor is checked first (a forbidden attempt
         is audited and committed, then refused), then the status, then the change."""
         from_statuses = frozenset(allowed_from)
-
-        def run(conn: Conn) -> Grant | GrantForbidden:
-            now = self._clock()
-            row = conn.execute("SELECT doc FROM grants WHERE id=?", (grant_id,)).fetchone()
-            if row is None:
-                raise GrantNotFound(f"no grant {grant_id!r}")
-            grant = _decode(row[0])
-            why = why_not(actor, grant)
-            if why is not None:
-                self._audit(
-                    conn, actor, "grant.forbidden", grant.as_of(now), now,
-                    extra={"attempted": action, "refused": why},
-                )  # fmt: skip
-                return GrantForbidden(why)
-            current = grant.status_at(now)
-            if current not in from_statuses:
-                allowed = " or ".join(sorted(from_statuses))
-                raise GrantConflict(
-                    f"grant {grant_id!r} is {current}: only a grant that is {allowed} can be "
-                    f"{_DONE[action]}"
-                )
-            new = change(grant, now)
-            if not self._update(conn, grant, new, now):
-                raise GrantConflict(f"grant {grant_id!r} changed meanwhile; try again")
-            note = new.decision_note if action != "grant.revoke" else new.revoke_note
-            self._audit(conn, actor, action, new, now, extra={"note": note or ""})
-            return new
-
-        result = self._commit(run)
-        if isinstance(result, GrantForbidden):
-            raise result
-        return result
-
-    @staticmethod
-    def _update(conn: Conn, old: Grant, new: Grant, now: int) -> bool:
-        """Compare-and-set on the stored status: a concurrent step in another process
-        makes this one fail instead of overwriting it."""
-        changed = conn.execute(
-            "UPDATE grants SET status=?, valid_until_us=?, updated_us=?, doc=? "
-            "WHERE id=? AND status=?",
-            (str(new.status), new.valid_until_us, now, _encoder.encode(new), old.id,
-             str(old.status)),
-        ).rowcount  # fmt: skip
-        return changed == 1
-
-    def _commit(self, fn: Callable[[Conn], T]) -> T:
-        def run(_store: object) -> T:
-            with self._store.transaction() as conn:
-                return fn(conn)
-
-        return self._writer.call(run).result()
+        allowed = " or ".join(sorted(from_statuses))
+        return self._life.step(
+            grant_id, actor=actor, action=action, why_not=partial(why_not, actor),
+            allowed_from=from_statuses, change=change,
+            closed=lambda current: GrantConflict(
+                f"grant {grant_id!r} is {current}: only a grant that is {allowed} can be "
+                f"{_DONE[action]}"
+            ),
+            then=lambda _conn, new: {
+                "note": (new.revoke_note if action == "grant.revoke" else new.decision_note) or ""
+            },
+        )  # fmt: skip
 
     @staticmethod
     def _detail(grant: Grant) -> dict[str, Any]:
@@ -656,21 +585,3 @@ class GrantService:
         if self._plate_key is not None and grant.plates:
             scope["plates"] = [plate_token(self._plate_key, p) for p in grant.plates]
         return scope
-
-    def _audit(
-        self,
-        conn: Conn,
-        actor: Principal,
-        action: str,
-        grant: Grant,
-        now: int,
-        *,
-        extra: dict[str, Any] | None = None,
-    ) -> None:
-        write_audit(
-            conn, actor=actor.user_id, actor_zone=actor.zone_id, action=action,
-            object_type="grant", object_id=grant.id,
-            detail={**self._detail(grant), **(extra or {})}, at_us=now, role=str(actor.role),
-            purpose=grant.purpose, case=grant.case, reason=grant.reason,
-            scope=self._scope(grant),
-        )  # fmt: skip

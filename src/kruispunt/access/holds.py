@@ -39,21 +39,31 @@ import datetime as dt
 import enum
 import secrets
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Protocol, TypeVar
+from typing import Any
 
 import msgspec
 
 from kruispunt.access.policy import ROLE_PURPOSES
 from kruispunt.access.principals import Principal, Role
+from kruispunt.access.records import (
+    CameraLookup,
+    Commit,
+    Lifecycle,
+    Records,
+    Where,
+    audit_act,
+    bounded,
+    camera_problems,
+    require_note,
+    unique,
+)
 from kruispunt.audit import PlateTokens, write_audit
-from kruispunt.domain.cameras import Camera
 from kruispunt.domain.reads import Read
 from kruispunt.errors import Refused
 from kruispunt.law.profiles import JurisdictionProfile
 from kruispunt.law.purpose import Purpose, validate_case, validate_reason
 from kruispunt.plates.text import normalise
 from kruispunt.store.sql import Conn, SqlStore, now_us
-from kruispunt.store.sqlite import READ_COLUMNS, SqliteStore, day_table
 from kruispunt.writer import Writer
 
 US_PER_DAY = 86_400_000_000
@@ -129,10 +139,6 @@ class HeldReads(msgspec.Struct, frozen=True, kw_only=True):
     reads: tuple[Read, ...]
 
 
-class CameraLookup(Protocol):
-    def get(self, camera_id: str) -> Camera | None: ...
-
-
 class HoldError(Refused):
     code = "hold_error"
 
@@ -156,18 +162,17 @@ class HoldClosed(HoldError):
     status = 409
 
 
-T = TypeVar("T")
 _encoder = msgspec.json.Encoder()
-_decoder = msgspec.json.Decoder(LegalHold)
 _read_decoder = msgspec.json.Decoder(Read)
-_COLUMNS = (
-    "id, case_key, zone_id, status, since_us, until_us, expires_us, created_by, created_us, "
-    "updated_us, doc"
-)
-
-
-def _decode(raw: Any) -> LegalHold:
-    return _decoder.decode(bytes(raw))
+_holds = Records(
+    "legal_holds",
+    LegalHold,
+    lambda h: {
+        "id": h.id, "case_key": h.case, "zone_id": h.zone_id, "status": str(h.status),
+        "since_us": h.since_us, "until_us": h.until_us, "expires_us": h.expires_us,
+        "created_by": h.created_by, "created_us": h.created_us,
+    },
+)  # fmt: skip
 
 
 def _day_start(day: dt.date) -> int:
@@ -176,10 +181,6 @@ def _day_start(day: dt.date) -> int:
 
 def _day_of(us: int) -> dt.date:
     return EPOCH + dt.timedelta(days=us // US_PER_DAY)
-
-
-def _marks(n: int) -> str:
-    return ", ".join("?" * n)
 
 
 class LegalHoldService:
@@ -205,13 +206,25 @@ class LegalHoldService:
         if max_days < 1:
             raise ValueError("max_days: at least 1")
         self._store = store
-        self._writer = writer
+        self._commit = Commit(store, writer)
         self._zone_ids = frozenset(zone_ids)
         self.profile = profile
         self.max_days = max_days
         self._clock = clock
         self._plate_tokens = plate_tokens or PlateTokens()
         self._cameras = cameras
+        self._life = Lifecycle(
+            _holds, self._commit, clock, "hold",
+            detail=lambda hold, _now: self._detail(hold),
+            context=lambda hold: {"case": hold.case, "reason": hold.reason,
+                                  "scope": self._scope(hold)},
+            missing=lambda hold_id: HoldNotFound(f"no legal hold {hold_id!r}"),
+            forbidden=HoldForbidden,
+            meanwhile=lambda hold_id: HoldClosed(
+                f"legal hold {hold_id!r} changed meanwhile; try again"
+            ),
+            as_of=LegalHold.as_of,
+        )  # fmt: skip
 
     def now(self) -> int:
         return self._clock()
@@ -225,12 +238,7 @@ class LegalHoldService:
 
     def get(self, hold_id: str, *, actor: Principal) -> LegalHold:
         """One hold as of now, if ``actor`` may see it (``HoldNotFound`` otherwise)."""
-        row = (
-            self._store.reader()
-            .execute("SELECT doc FROM legal_holds WHERE id=?", (hold_id,))
-            .fetchone()
-        )
-        hold = None if row is None else _decode(row[0])
+        hold = _holds.get(self._store.reader(), hold_id)
         if hold is None or not self.may_see(actor, hold):
             raise HoldNotFound(f"no legal hold {hold_id!r}")
         return hold.as_of(self._clock())
@@ -246,31 +254,18 @@ class LegalHoldService:
         """The holds ``actor`` may see (a chief or magistrate: their zone's; the DPO and
         the auditor: all), newest first, as of now."""
         now = self._clock()
-        where: builtins.list[str] = []
-        args: builtins.list[Any] = []
+        where = Where()
         if actor.role in HOLDERS:
-            where.append("zone_id=?")
-            args.append(actor.zone_id)
+            where.add("zone_id=?", actor.zone_id)
         elif actor.role not in OVERSIGHT_ROLES:
             raise HoldForbidden(f"a {actor.role} does not manage legal holds")
         if case is not None:
-            where.append("case_key=?")
-            args.append(self._case(case, now))
-        if status is HoldStatus.OPEN:
-            where.append("status=? AND expires_us>?")
-            args += [str(status), now]
-        elif status is HoldStatus.EXPIRED:
-            where.append("(status=? OR (status=? AND expires_us<=?))")
-            args += [str(status), str(HoldStatus.OPEN), now]
-        elif status is not None:
-            where.append("status=?")
-            args.append(str(status))
-        sql = "SELECT doc FROM legal_holds"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY created_us DESC, id LIMIT ?"
-        args.append(max(0, min(limit, MAX_LIST)))
-        return [_decode(r[0]).as_of(now) for r in self._store.reader().execute(sql, args)]
+            where.add("case_key=?", self._case(case, now))
+        where.status_at(status, now, live={HoldStatus.OPEN}, expired=HoldStatus.EXPIRED,
+                        until="expires_us")  # fmt: skip
+        holds = _holds.select(self._store.reader(), where, order="created_us DESC, id",
+                              limit=bounded(limit, MAX_LIST))  # fmt: skip
+        return [h.as_of(now) for h in holds]
 
     def held_count(self, hold_id: str) -> int:
         row = (
@@ -301,8 +296,8 @@ class LegalHoldService:
         if actor.zone_id not in self._zone_ids:
             raise HoldForbidden(f"the reads of {actor.zone_id!r} cannot be held")
         now = self._clock()
-        plate_texts = tuple(dict.fromkeys(normalise(p) for p in plates))
-        camera_ids = tuple(dict.fromkeys(c.strip() for c in cameras))
+        plate_texts = unique(normalise(p) for p in plates)
+        camera_ids = unique(c.strip() for c in cameras)
         problems = self._check(actor.zone_id, reason, plate_texts, camera_ids)
         problems += self._check_period(since_us, until_us, expires_us, now)
         if problems:
@@ -315,14 +310,9 @@ class LegalHoldService:
         )  # fmt: skip
 
         def save(conn: Conn) -> LegalHold:
-            conn.execute(
-                f"INSERT INTO legal_holds ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (hold.id, hold.case, hold.zone_id, str(hold.status), hold.since_us,
-                 hold.until_us, hold.expires_us, hold.created_by, now, now,
-                 _encoder.encode(hold)),
-            )  # fmt: skip
+            _holds.insert(conn, hold, now)
             copied = self._copy(conn, hold, hold.since_us, hold.until_us)
-            self._audit(conn, actor, "hold.create", hold, now, extra={"held_reads": copied})
+            self._life.audit(conn, actor, "hold.create", hold, now, extra={"held_reads": copied})
             return hold
 
         return self._commit(save)
@@ -330,53 +320,40 @@ class LegalHoldService:
     def release(self, hold_id: str, *, actor: Principal, note: str) -> LegalHold:
         """End a hold early (a chief or magistrate of its zone; ``note``: why). Its held
         reads are deleted in the same transaction."""
-        if not note.strip():
-            raise HoldInvalid("note: say why the hold is released")
-        if len(note) > MAX_TEXT or not note.isprintable():
-            raise HoldInvalid(f"note: at most {MAX_TEXT} printable characters")
+        require_note(note, HoldInvalid, high=MAX_TEXT, blank="say why the hold is released")
 
-        def run(conn: Conn) -> LegalHold | HoldForbidden:
-            now = self._clock()
-            row = conn.execute("SELECT doc FROM legal_holds WHERE id=?", (hold_id,)).fetchone()
-            hold = None if row is None else _decode(row[0])
-            if hold is None or not self.may_see(actor, hold):
-                raise HoldNotFound(f"no legal hold {hold_id!r}")
-            if actor.role not in HOLDERS:
-                why = f"only a zone chief or a magistrate of {hold.zone_id!r} may release it"
-                self._audit(conn, actor, "hold.forbidden", hold.as_of(now), now,
-                            extra={"attempted": "hold.release", "refused": why})  # fmt: skip
-                return HoldForbidden(why)
-            if hold.status_at(now) is not HoldStatus.OPEN:
-                raise HoldClosed(f"legal hold {hold_id!r} is {hold.status_at(now)} already")
-            new = msgspec.structs.replace(
+        def why_not(hold: LegalHold) -> str | None:
+            if actor.role in HOLDERS:
+                return None
+            return f"only a zone chief or a magistrate of {hold.zone_id!r} may release it"
+
+        def release(conn: Conn, _hold: LegalHold) -> dict[str, Any]:
+            return {"note": note.strip(), "held_reads_deleted": self._drop_held(conn, hold_id)}
+
+        return self._life.step(
+            hold_id, actor=actor, action="hold.release",
+            visible=lambda hold: self.may_see(actor, hold), why_not=why_not,
+            allowed_from={HoldStatus.OPEN},
+            closed=lambda current: HoldClosed(f"legal hold {hold_id!r} is {current} already"),
+            change=lambda hold, now: msgspec.structs.replace(
                 hold, status=HoldStatus.RELEASED, closed_by=actor.user_id, closed_us=now,
                 close_note=note.strip(),
-            )  # fmt: skip
-            deleted = self._close(conn, hold, new, now)
-            self._audit(conn, actor, "hold.release", new, now,
-                        extra={"note": note.strip(), "held_reads_deleted": deleted})  # fmt: skip
-            return new
-
-        result = self._commit(run)
-        if isinstance(result, HoldForbidden):
-            raise result
-        return result
+            ),
+            then=release,
+        )  # fmt: skip
 
     def expire_due(self, at_us: int | None = None) -> builtins.list[LegalHold]:
         """Close (and audit) every open hold past its expiry; their held reads go."""
         at = self._clock() if at_us is None else at_us
 
         def sweep(conn: Conn) -> builtins.list[LegalHold]:
-            rows = conn.execute(
-                "SELECT doc FROM legal_holds WHERE status=? AND expires_us<=? "
-                "ORDER BY expires_us, id",
-                (str(HoldStatus.OPEN), at),
-            ).fetchall()
+            due = Where("status=? AND expires_us<=?", str(HoldStatus.OPEN), at)
             done: builtins.list[LegalHold] = []
-            for row in rows:
-                hold = _decode(row[0])
+            for hold in _holds.select(conn, due, order="expires_us, id"):
                 gone = msgspec.structs.replace(hold, status=HoldStatus.EXPIRED, closed_us=at)
-                deleted = self._close(conn, hold, gone, at)
+                if not _holds.swap(conn, hold, gone, at):
+                    raise self._life.meanwhile(hold.id)
+                deleted = self._drop_held(conn, hold.id)
                 write_audit(
                     conn, actor="system", actor_zone=None, action="hold.expire",
                     object_type="hold", object_id=hold.id,
@@ -404,39 +381,34 @@ class LegalHoldService:
 
         def run(conn: Conn) -> HeldReads | HoldError:
             now = self._clock()
-            row = conn.execute("SELECT doc FROM legal_holds WHERE id=?", (hold_id,)).fetchone()
-            if row is None:
+            stored = _holds.get(conn, hold_id)
+            if stored is None:
                 raise HoldNotFound(f"no legal hold {hold_id!r}")
-            hold = _decode(row[0]).as_of(now)
+            hold = stored.as_of(now)
             checked = self._check_reading(actor, hold, purpose, case, reason, now)
             context: dict[str, Any] = {
-                "role": str(actor.role), "source": source, "reason": reason[:MAX_TEXT],
-                "scope": self._scope(hold),
+                "object_type": "hold", "object_id": hold.id, "at_us": now, "source": source,
+                "reason": reason[:MAX_TEXT], "scope": self._scope(hold),
             }  # fmt: skip
             if isinstance(checked, HoldError):
-                write_audit(
-                    conn, actor=actor.user_id, actor_zone=actor.zone_id,
-                    action="hold.reads.refused", object_type="hold", object_id=hold.id,
+                audit_act(
+                    conn, actor, "hold.reads.refused",
                     detail={"code": checked.code, "message": checked.message[:500]},
-                    at_us=now, purpose=purpose[:64], case=case[:64], results=0, **context,
+                    purpose=purpose[:64], case=case[:64], results=0, **context,
                 )  # fmt: skip
                 return checked
             rows = conn.execute(
                 "SELECT doc FROM held_reads WHERE hold_id=? ORDER BY captured_us, seq LIMIT ?",
-                (hold.id, max(0, min(limit, MAX_READS))),
+                (hold.id, bounded(limit, MAX_READS)),
             ).fetchall()
             reads = tuple(_read_decoder.decode(bytes(r[0])) for r in rows)
-            write_audit(
-                conn, actor=actor.user_id, actor_zone=actor.zone_id, action="hold.reads",
-                object_type="hold", object_id=hold.id, detail=self._detail(hold), at_us=now,
-                purpose=str(checked), case=hold.case, results=len(reads), **context,
+            audit_act(
+                conn, actor, "hold.reads", detail=self._detail(hold), purpose=str(checked),
+                case=hold.case, results=len(reads), **context,
             )  # fmt: skip
             return HeldReads(hold=hold, purpose=checked, reads=reads)
 
-        result = self._commit(run)
-        if isinstance(result, HoldError):
-            raise result
-        return result
+        return self._commit.refusable(run)
 
     def _check_reading(
         self, actor: Principal, hold: LegalHold, purpose: str, case: str, reason: str, now: int
@@ -489,12 +461,10 @@ class LegalHoldService:
         conn: Conn, at_us: int, *, since_us: int | None = None, until_us: int | None = None
     ) -> builtins.list[LegalHold]:
         """Holds that keep something at ``at_us`` (overlapping the capture period given)."""
-        sql = "SELECT doc FROM legal_holds WHERE status=? AND expires_us>?"
-        args: builtins.list[Any] = [str(HoldStatus.OPEN), at_us]
+        where = Where("status=? AND expires_us>?", str(HoldStatus.OPEN), at_us)
         if since_us is not None and until_us is not None:
-            sql += " AND since_us<=? AND until_us>=?"
-            args += [until_us, since_us]
-        return [_decode(r[0]) for r in conn.execute(sql + " ORDER BY id", args)]
+            where.add("since_us<=? AND until_us>=?", until_us, since_us)
+        return _holds.select(conn, where, order="id")
 
     def keeps_image(
         self,
@@ -527,29 +497,22 @@ class LegalHoldService:
             read = _read_decoder.decode(bytes(doc))
             if read.read_id == read_id:
                 return read.plate
-        num = conn.execute("SELECT num FROM cameras WHERE id=?", (camera_id,)).fetchone()
-        if num is None:
-            return None
-        day = _day_of(captured_us)
-        if isinstance(self._store, SqliteStore):
-            if not self._has_table(conn, day_table(day)):
-                return None
-            sql = f"SELECT plate FROM {day_table(day)} WHERE cam=? AND read_id=?"
-            row = conn.execute(sql, (num[0], read_id)).fetchone()
-        else:
-            row = conn.execute(
-                "SELECT plate FROM reads WHERE day=? AND cam=? AND read_id=?",
-                ((day - EPOCH).days, num[0], read_id),
-            ).fetchone()
-        return None if row is None else str(row[0])
+        day = _day_start(_day_of(captured_us))
+        stored = self._store.reads_captured(
+            conn, day, day + US_PER_DAY - 1, cameras=[camera_id], read_ids=[read_id]
+        )
+        return next((r.plate for r in stored), None)
 
     # -- copying covered reads --------------------------------------------------------------
     def _copy(self, conn: Conn, hold: LegalHold, since_us: int, until_us: int) -> int:
         """Copy the stored reads ``hold`` covers within [since_us, until_us]; returns how
         many were not held yet."""
-        reads = self._covered(
-            conn, hold, max(since_us, hold.since_us), min(until_us, hold.until_us)
-        )
+        reads = list(
+            self._store.reads_captured(
+                conn, max(since_us, hold.since_us), min(until_us, hold.until_us),
+                zone=hold.zone_id, plates=hold.plates, cameras=hold.cameras,
+            )
+        )  # fmt: skip
         if not reads:
             return 0
         before = self._count(conn, hold.id)
@@ -565,55 +528,6 @@ class LegalHoldService:
     def _count(conn: Conn, hold_id: str) -> int:
         row = conn.execute("SELECT count(*) FROM held_reads WHERE hold_id=?", (hold_id,)).fetchone()
         return int(row[0])
-
-    def _covered(self, conn: Conn, hold: LegalHold, lo: int, hi: int) -> builtins.list[Read]:
-        """The stored reads of ``hold``'s zone, plates and cameras captured in [lo, hi]."""
-        if lo > hi:
-            return []
-        where = ["zone=?", "captured_us BETWEEN ? AND ?"]
-        args: builtins.list[Any] = [hold.zone_id, lo, hi]
-        if hold.plates:
-            where.append(f"plate IN ({_marks(len(hold.plates))})")
-            args += hold.plates
-        if hold.cameras:
-            nums = [
-                int(r[0])
-                for r in conn.execute(
-                    f"SELECT num FROM cameras WHERE id IN ({_marks(len(hold.cameras))})",
-                    hold.cameras,
-                )
-            ]
-            if not nums:
-                return []
-            where.append(f"cam IN ({_marks(len(nums))})")
-            args += nums
-        condition = " AND ".join(where)
-        rows: builtins.list[Any] = []
-        if isinstance(self._store, SqliteStore):
-            for (day,) in conn.execute(
-                "SELECT day FROM segments WHERE day BETWEEN ? AND ? ORDER BY day",
-                (_day_of(lo).isoformat(), _day_of(hi).isoformat()),
-            ).fetchall():
-                table = day_table(dt.date.fromisoformat(day))
-                if self._has_table(conn, table):
-                    sql = f"SELECT {READ_COLUMNS} FROM {table} WHERE {condition} ORDER BY seq"
-                    rows += conn.execute(sql, args).fetchall()
-        else:  # one table partitioned by capture day: the day bounds prune the partitions
-            rows = conn.execute(
-                f"SELECT {READ_COLUMNS} FROM reads WHERE day BETWEEN ? AND ? AND {condition} "
-                "ORDER BY seq",
-                [(_day_of(lo) - EPOCH).days, (_day_of(hi) - EPOCH).days, *args],
-            ).fetchall()
-        return [self._store._row_to_read(r) for r in rows]
-
-    @staticmethod
-    def _has_table(conn: Conn, table: str) -> bool:
-        return (
-            conn.execute(
-                "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (table,)
-            ).fetchone()
-            is not None
-        )
 
     # -- checks and helpers -----------------------------------------------------------------
     def _case(self, raw: str, now: int) -> str:
@@ -638,11 +552,8 @@ class LegalHoldService:
             problems.append(f"plates: at most {MAX_PLATES}, each with plate characters")
         if len(cameras) > MAX_CAMERAS or any(not c for c in cameras):
             problems.append(f"cameras: at most {MAX_CAMERAS}, none blank")
-        elif self._cameras is not None:
-            for cam_id in cameras:
-                camera = self._cameras.get(cam_id)
-                if camera is None or camera.zone_id != zone_id:
-                    problems.append(f"cameras: {cam_id!r} is not a camera of {zone_id!r}")
+        else:
+            problems += camera_problems(self._cameras, cameras, zone_id)
         return problems
 
     def _check_period(
@@ -659,22 +570,10 @@ class LegalHoldService:
             problems.append("until: a hold cannot keep reads captured after it expires")
         return problems
 
-    def _close(self, conn: Conn, old: LegalHold, new: LegalHold, now: int) -> int:
-        """Compare-and-set the status; delete the held reads. Returns how many went."""
-        changed = conn.execute(
-            "UPDATE legal_holds SET status=?, updated_us=?, doc=? WHERE id=? AND status=?",
-            (str(new.status), now, _encoder.encode(new), old.id, str(old.status)),
-        ).rowcount
-        if changed != 1:
-            raise HoldClosed(f"legal hold {old.id!r} changed meanwhile; try again")
-        return int(conn.execute("DELETE FROM held_reads WHERE hold_id=?", (old.id,)).rowcount)
-
-    def _commit(self, fn: Callable[[Conn], T]) -> T:
-        def run(_store: object) -> T:
-            with self._store.transaction() as conn:
-                return fn(conn)
-
-        return self._writer.call(run).result()
+    @staticmethod
+    def _drop_held(conn: Conn, hold_id: str) -> int:
+        """Delete a closed hold's held reads; returns how many went."""
+        return int(conn.execute("DELETE FROM held_reads WHERE hold_id=?", (hold_id,)).rowcount)
 
     @staticmethod
     def _detail(hold: LegalHold) -> dict[str, Any]:
@@ -696,20 +595,3 @@ class LegalHoldService:
         if hold.plates:
             scope["plates"] = self._plate_tokens.scope(hold.plates)
         return scope
-
-    def _audit(
-        self,
-        conn: Conn,
-        actor: Principal,
-        action: str,
-        hold: LegalHold,
-        now: int,
-        *,
-        extra: dict[str, Any] | None = None,
-    ) -> None:
-        write_audit(
-            conn, actor=actor.user_id, actor_zone=actor.zone_id, action=action,
-            object_type="hold", object_id=hold.id, detail={**self._detail(hold), **(extra or {})},
-            at_us=now, role=str(actor.role), case=hold.case, reason=hold.reason,
-            scope=self._scope(hold),
-        )  # fmt: skip

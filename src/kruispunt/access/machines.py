@@ -26,22 +26,19 @@ from __future__ import annotations
 import enum
 import logging
 import secrets
-import threading
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import Future
-from typing import Any, TypeVar
+from typing import Any
 
 import msgspec
 
 from kruispunt.access.principals import Principal, Role
-from kruispunt.audit import write_audit
+from kruispunt.access.records import Commit, WriteBehind, audit_act, note_problem, require_note
 from kruispunt.errors import Refused
 from kruispunt.store.sql import Conn, SqlStore, now_us
 from kruispunt.tokens import hash_token, new_token
-from kruispunt.writer import Writer, WriterStopped
+from kruispunt.writer import Writer
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 US = 1_000_000
 US_PER_DAY = 86_400 * US
@@ -173,9 +170,8 @@ def token_problems(
         problems.append("expires_at: must lie in the future")
     elif expires_us > now_us + max_days * US_PER_DAY:
         problems.append(f"expires_at: at most {max_days} days ahead")
-    if len(note) > MAX_NOTE or not note.replace("\n", " ").isprintable():
-        problems.append(f"note: at most {MAX_NOTE} printable characters")
-    return problems
+    problem = note_problem(note, high=MAX_NOTE, required=False, multiline=True)
+    return problems if problem is None else [*problems, problem]
 
 
 _encoder = msgspec.json.Encoder()
@@ -212,13 +208,12 @@ class MachineTokenService:
         if max_days < 1:
             raise ValueError("max_days: at least 1")
         self._store = store
-        self._writer = writer
+        self._commit = Commit(store, writer, clock)
         self._zone_ids = frozenset(zone_ids) - {"network"}
         self.max_days = max_days
         self._clock = clock
         self._touch_every_us = touch_every_s * US
-        self._touching: set[str] = set()
-        self._touch_lock = threading.Lock()
+        self._last_use = WriteBehind(store, writer, log, "machine token last-use")
 
     def now(self) -> int:
         return self._clock()
@@ -262,7 +257,7 @@ class MachineTokenService:
                         {"name": token.name, "zone_id": zone_id, "scopes": wanted,
                          "expires_us": expires_us})  # fmt: skip
 
-        self._commit(save)
+        self._commit.timed(save)
         return token, secret
 
     def list(self, *, actor: Principal) -> list[MachineToken]:
@@ -283,8 +278,8 @@ class MachineTokenService:
     def revoke(self, token_id: str, *, actor: Principal, reason: str = "") -> MachineToken:
         """Switch a token off for good (the record stays, for the audit)."""
         _require_admin(actor)
-        if len(reason) > MAX_NOTE or not reason.replace("\n", " ").isprintable():
-            raise MachineTokenInvalid(f"reason: at most {MAX_NOTE} printable characters")
+        require_note(reason, MachineTokenInvalid, high=MAX_NOTE, required=False, name="reason",
+                     multiline=True)  # fmt: skip
 
         def save(conn: Conn, at: int) -> MachineToken:
             token = self._get(conn, token_id)
@@ -303,7 +298,7 @@ class MachineTokenService:
                         {"reason": reason, "was": token.status_at(at)})  # fmt: skip
             return off
 
-        return self._commit(save)
+        return self._commit.timed(save)
 
     # -- calls --------------------------------------------------------------------------------
     def resolve(self, secret: str, now_us: int | None = None) -> MachineToken | None:
@@ -329,32 +324,12 @@ class MachineTokenService:
         return token
 
     def _touch(self, token_id: str, now: int) -> None:
-        with self._touch_lock:
-            if token_id in self._touching:
-                return
-            self._touching.add(token_id)
-
-        def run(_store: object) -> None:
-            try:
-                with self._store.transaction() as conn:
-                    conn.execute(  # never backwards, whatever order the write-backs land in
-                        "UPDATE machine_tokens SET last_used_us=? WHERE id=? "
-                        "AND (last_used_us IS NULL OR last_used_us<?)",
-                        (now, token_id, now),
-                    )
-            finally:
-                with self._touch_lock:
-                    self._touching.discard(token_id)
-
-        def report(done: Future[None]) -> None:
-            if done.exception() is not None:
-                log.warning("machine token last-use write-back failed: %s", done.exception())
-
-        try:
-            self._writer.call(run).add_done_callback(report)
-        except WriterStopped:
-            with self._touch_lock:
-                self._touching.discard(token_id)
+        self._last_use.queue(
+            token_id,  # never backwards, whatever order the write-backs land in
+            "UPDATE machine_tokens SET last_used_us=? WHERE id=? "
+            "AND (last_used_us IS NULL OR last_used_us<?)",
+            (now, token_id, now),
+        )
 
     # -- helpers ------------------------------------------------------------------------------
     @staticmethod
@@ -373,16 +348,8 @@ class MachineTokenService:
         token: MachineToken,
         detail: dict[str, Any],
     ) -> None:
-        write_audit(conn, actor=actor.user_id, actor_zone=actor.zone_id, action=action,
-                    object_type="machine_token", object_id=token.id, detail=detail, at_us=at,
-                    role=str(actor.role))  # fmt: skip
-
-    def _commit(self, fn: Callable[[Conn, int], T]) -> T:
-        def run(_store: object) -> T:
-            with self._store.transaction() as conn:
-                return fn(conn, self._clock())
-
-        return self._writer.call(run).result()
+        audit_act(conn, actor, action, object_type="machine_token", object_id=token.id,
+                  detail=detail, at_us=at)  # fmt: skip
 
 
 def _require_admin(actor: Principal) -> None:

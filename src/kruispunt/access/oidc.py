@@ -42,14 +42,13 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import quote
 
 import httpx
 import msgspec
 
 from kruispunt.access.oidc_protocol import (
-    US,
     Flow,
     OidcError,
     OidcLoginFailed,
@@ -64,15 +63,14 @@ from kruispunt.access.oidc_protocol import (
     verify_id_token,
 )
 from kruispunt.access.principals import Principal, Role, User
+from kruispunt.access.records import Commit
 from kruispunt.access.sessions import Session, SessionService
 from kruispunt.access.users import UserService
 from kruispunt.audit import write_audit
 from kruispunt.config import OidcConfig
 from kruispunt.store.sql import Conn, SqlStore, now_us
-from kruispunt.tokens import hash_token, new_token
 from kruispunt.writer import Writer
 
-T = TypeVar("T")
 COOKIE = "kp_oidc"
 COOKIE_PATH = "/api/v1/auth/oidc"
 _META_KEY = "oidc_flow_key"
@@ -167,7 +165,7 @@ class OidcService:
         self.redirect_uri: str = config.redirect_uri
         self.transport = transport
         self._store = store
-        self._writer = writer
+        self._commit = Commit(store, writer, clock)
         self._users = users
         self._sessions = sessions
         self._zone_ids = frozenset(zone_ids)
@@ -285,11 +283,10 @@ class OidcService:
     def _sign_in(self, claims: Mapping[str, Any], ip: str | None) -> Session:
         subject: str = claims["sub"]
         mapped = self._mapped(claims)
-        token = new_token()
         now = self._clock()
         changed: list[bool] = []
 
-        def save(conn: Conn, at: int) -> User | OidcLoginFailed:
+        def save(conn: Conn, at: int) -> Session | OidcLoginFailed:
             row = conn.execute(
                 "SELECT u.doc FROM oidc_links l JOIN users u ON u.id = l.user_id "
                 "WHERE l.issuer=? AND l.subject=?",
@@ -316,29 +313,21 @@ class OidcService:
                 if user != before:
                     changed.append(True)
             assert user is not None
-            conn.execute(
-                "INSERT INTO sessions (token_hash, user_id, created_us, last_seen_us, source_ip) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (hash_token(token), user.id, now, now, ip),
-            )
             conn.execute("UPDATE oidc_links SET last_login_us=? WHERE issuer=? AND subject=?",
                          (at, self.issuer, subject))  # fmt: skip
-            detail = {"method": "oidc", "issuer": self.issuer,
-                      "subject": printable(subject, 255), "source_ip": ip}  # fmt: skip
-            write_audit(conn, actor=user.id, actor_zone=user.zone_id, action="login",
-                        object_type="user", object_id=user.id, at_us=at, detail=detail)  # fmt: skip
-            return user
+            return self._sessions.open_session(
+                conn, user, started_us=now, at_us=at, source_ip=ip, method="oidc",
+                detail={"issuer": self.issuer, "subject": printable(subject, 255)},
+            )  # fmt: skip
 
-        outcome = self._commit(save)
+        outcome = self._commit.timed(save)
         if isinstance(outcome, OidcLoginFailed):
             raise outcome
         if changed:  # a user made or changed here: the in-memory users follow
             self._users.load()
             for hook in self._users.on_change:
                 hook()
-        return Session(token=token, principal=Principal.of(outcome), created_us=now,
-                       expires_us=now + self._sessions.absolute_timeout_s * US,
-                       idle_timeout_s=self._sessions.idle_timeout_s)  # fmt: skip
+        return outcome
 
     @staticmethod
     def _refusal(
@@ -394,7 +383,9 @@ class OidcService:
     def _audit_refusal(
         self, subject: str | None, user: User | None, ip: str | None, reason: str
     ) -> None:
-        self._commit(lambda conn, at: self._write_refusal(conn, at, subject, user, ip, reason))
+        self._commit.timed(
+            lambda conn, at: self._write_refusal(conn, at, subject, user, ip, reason)
+        )
 
     def _write_refusal(
         self,
@@ -438,7 +429,7 @@ class OidcService:
             return Link(issuer=self.issuer, subject=subject, user_id=user_id, created_us=at,
                         last_login_us=None)  # fmt: skip
 
-        return self._commit(save)
+        return self._commit.timed(save)
 
     def unlink(self, subject: str, *, actor: Principal) -> Link:
         _require_admin(actor)
@@ -458,7 +449,7 @@ class OidcService:
                         created_us=int(row[1]),
                         last_login_us=None if row[2] is None else int(row[2]))  # fmt: skip
 
-        return self._commit(save)
+        return self._commit.timed(save)
 
     def links(self, *, actor: Principal) -> list[Link]:
         _require_admin(actor)
@@ -489,15 +480,8 @@ class OidcService:
                 .execute("SELECT value FROM meta WHERE key=?", (_META_KEY,))
                 .fetchone()
             )
-            self._key = bytes.fromhex(str(row[0]) if row is not None else self._commit(make))
+            self._key = bytes.fromhex(str(row[0]) if row is not None else self._commit.timed(make))
         return self._key
-
-    def _commit(self, fn: Callable[[Conn, int], T]) -> T:
-        def run(_store: object) -> T:
-            with self._store.transaction() as conn:
-                return fn(conn, self._clock())
-
-        return self._writer.call(run).result()
 
 
 def _require_admin(actor: Principal) -> None:

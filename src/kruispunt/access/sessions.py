@@ -29,10 +29,8 @@ Errors::
 from __future__ import annotations
 
 import logging
-import threading
-from collections.abc import Callable
-from concurrent.futures import Future
-from typing import Any, NoReturn, TypeVar
+from collections.abc import Callable, Mapping
+from typing import Any, NoReturn
 
 import msgspec
 
@@ -48,15 +46,15 @@ from kruispunt.access.credentials import (
     verify_totp,
 )
 from kruispunt.access.principals import Principal, Role, User
+from kruispunt.access.records import Commit, WriteBehind
 from kruispunt.access.users import UserForbidden, UserInvalid, UserNotFound
 from kruispunt.audit import write_audit
 from kruispunt.errors import Refused
 from kruispunt.store.sql import Conn, SqlStore, now_us, serialise
 from kruispunt.tokens import hash_token, new_token
-from kruispunt.writer import Writer, WriterStopped
+from kruispunt.writer import Writer
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 US = 1_000_000
 _user_decoder = msgspec.json.Decoder(User)
@@ -156,15 +154,14 @@ class SessionService:
         if idle_timeout_s <= 0 or absolute_timeout_s < idle_timeout_s:
             raise ValueError("need 0 < idle_timeout_s <= absolute_timeout_s")
         self._store = store
-        self._writer = writer
+        self._commit = Commit(store, writer, clock)
         self.idle_timeout_s = idle_timeout_s
         self.absolute_timeout_s = absolute_timeout_s
         self.policy = policy or LockoutPolicy()
         self._clock = clock
         # Last use is written back at most this often: idle expiry is exact to this much.
         self._touch_every_us = min(60 * US, idle_timeout_s * US // 2)
-        self._touching: set[str] = set()  # token hashes with a write-back queued
-        self._touch_lock = threading.Lock()
+        self._last_use = WriteBehind(store, writer, log, "session last-use")
 
     # -- signing in -------------------------------------------------------------------------
     def login(
@@ -183,10 +180,14 @@ class SessionService:
                 else "user_inactive" if not row.user.active
                 else "no_password"
             )  # fmt: skip
-            self._commit(lambda c, t: self._refuse(c, t, user_id, row, ip, reason, count=False))
+            self._commit.timed(
+                lambda c, t: self._refuse(c, t, user_id, row, ip, reason, count=False)
+            )
             raise LoginFailed(reason)
         if self.policy.is_locked(row.lockout, now):
-            self._commit(lambda c, t: self._refuse(c, t, user_id, row, ip, "locked", count=False))
+            self._commit.timed(
+                lambda c, t: self._refuse(c, t, user_id, row, ip, "locked", count=False)
+            )
             raise AccountLocked(self.policy.locked_for_s(row.lockout, now))
         if not verify_password(row.password_hash, password):
             self._fail(user_id, row, ip, "password")
@@ -194,7 +195,7 @@ class SessionService:
         if row.totp_secret is not None:
             if not totp_code:
                 # Not a failure: the password was right and the form asks for the code next.
-                self._commit(
+                self._commit.timed(
                     lambda c, t: self._refuse(c, t, user_id, row, ip, "totp_missing", count=False)
                 )
                 raise TotpRequired()
@@ -205,11 +206,9 @@ class SessionService:
                 self._fail(user_id, row, ip, "totp_wrong" if used is None else "totp_replayed")
         # Parameters raised since this hash was made: upgrade it while the password is here.
         rehashed = hash_password(password) if needs_rehash(row.password_hash) else None
-        token = new_token()
-        digest = hash_token(token)
         checked_hash = row.password_hash
 
-        def save(conn: Conn, at: int) -> str | None:
+        def save(conn: Conn, at: int) -> Session | str:
             fresh = self._read_in(conn, user_id)
             if fresh is None or not fresh.user.active or fresh.password_hash != checked_hash:
                 # Deactivated or given a new password while this login was being checked.
@@ -231,32 +230,55 @@ class SessionService:
                 "password_hash=COALESCE(?, password_hash), updated_us=? WHERE user_id=?",
                 (step, rehashed, at, user_id),
             )
-            conn.execute(
-                "INSERT INTO sessions (token_hash, user_id, created_us, last_seen_us, source_ip)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (digest, user_id, now, now, ip),
-            )
-            self._audit(conn, at, fresh.user, "login", user_id,
-                        {"source_ip": ip, "second_factor": "totp" if step is not None else None,
-                         "rehashed": rehashed is not None})  # fmt: skip
-            return None
+            return self.open_session(
+                conn, fresh.user, started_us=now, at_us=at, source_ip=ip,
+                detail={"second_factor": "totp" if step is not None else None,
+                        "rehashed": rehashed is not None},
+            )  # fmt: skip
 
-        refused = self._commit(save)
-        if refused == "locked":
+        outcome = self._commit.timed(save)
+        if outcome == "locked":
             raise AccountLocked(self.policy.locked_for_s(self._read_lockout(user_id), now))
-        if refused is not None:
-            raise LoginFailed(refused)
+        if isinstance(outcome, str):
+            raise LoginFailed(outcome)
+        return outcome
+
+    def open_session(
+        self,
+        conn: Conn,
+        user: User,
+        *,
+        started_us: int,
+        at_us: int,
+        source_ip: str | None,
+        method: str | None = None,
+        detail: Mapping[str, Any] | None = None,
+    ) -> Session:
+        """Inside the caller's write transaction: a new session for ``user``, who has proven
+        who they are (a password here, an identity provider), and its ``login`` audit record.
+        ``started_us``: when the sign-in began (the session's start); ``at_us``: the
+        transaction's time (the audit's). ``method``: how they signed in, where not with a
+        local password (``"oidc"``); ``detail``: what else the audit record keeps."""
+        token = new_token()
+        conn.execute(
+            "INSERT INTO sessions (token_hash, user_id, created_us, last_seen_us, source_ip)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (hash_token(token), user.id, started_us, started_us, source_ip),
+        )
+        how = {} if method is None else {"method": method}
+        self._audit(conn, at_us, user, "login", user.id,
+                    {**how, "source_ip": source_ip, **(detail or {})})  # fmt: skip
         return Session(
             token=token,
-            principal=Principal.of(row.user),
-            created_us=now,
-            expires_us=now + self.absolute_timeout_s * US,
+            principal=Principal.of(user),
+            created_us=started_us,
+            expires_us=started_us + self.absolute_timeout_s * US,
             idle_timeout_s=self.idle_timeout_s,
         )
 
     def _fail(self, user_id: str, row: _Row, ip: str | None, reason: str) -> NoReturn:
         """Count one failure (under the lock, on the state as it is now) and refuse."""
-        self._commit(lambda c, t: self._refuse(c, t, user_id, row, ip, reason, count=True))
+        self._commit.timed(lambda c, t: self._refuse(c, t, user_id, row, ip, reason, count=True))
         raise LoginFailed(reason)
 
     def _refuse(
@@ -324,31 +346,11 @@ class SessionService:
         )
 
     def _touch(self, digest: str, now: int) -> None:
-        with self._touch_lock:
-            if digest in self._touching:
-                return
-            self._touching.add(digest)
-
-        def run(_store: object) -> None:
-            try:
-                with self._store.transaction() as conn:
-                    conn.execute(  # never backwards, whatever order the write-backs land in
-                        "UPDATE sessions SET last_seen_us=? WHERE token_hash=? AND last_seen_us<?",
-                        (now, digest, now),
-                    )
-            finally:
-                with self._touch_lock:
-                    self._touching.discard(digest)
-
-        def report(done: Future[None]) -> None:
-            if done.exception() is not None:
-                log.warning("session last-use write-back failed: %s", done.exception())
-
-        try:
-            self._writer.call(run).add_done_callback(report)
-        except WriterStopped:
-            with self._touch_lock:
-                self._touching.discard(digest)
+        self._last_use.queue(
+            digest,  # never backwards, whatever order the write-backs land in
+            "UPDATE sessions SET last_seen_us=? WHERE token_hash=? AND last_seen_us<?",
+            (now, digest, now),
+        )
 
     def logout(self, token: str) -> bool:
         """End this session now; False when it was not there (ended already)."""
@@ -364,7 +366,7 @@ class SessionService:
             self._audit(conn, at, user.user if user else None, "logout", str(gone[0]), {})
             return True
 
-        return self._commit(save)
+        return self._commit.timed(save)
 
     def end_sessions(self, user_id: str, *, actor: Principal, keep_token: str | None = None) -> int:
         """End every session of ``user_id`` (but ``keep_token``'s): "sign out everywhere", or
@@ -378,7 +380,7 @@ class SessionService:
                         detail={"ended": ended}, at_us=at)  # fmt: skip
             return ended
 
-        return self._commit(save)
+        return self._commit.timed(save)
 
     @staticmethod
     def _end_sessions(conn: Conn, user_id: str, keep_token: str | None) -> int:
@@ -398,7 +400,7 @@ class SessionService:
                 (now - self.idle_timeout_s * US, now - self.absolute_timeout_s * US),
             ).rowcount
 
-        return self._commit(save)
+        return self._commit.timed(save)
 
     # -- managing credentials ---------------------------------------------------------------
     def set_password(
@@ -428,7 +430,7 @@ class SessionService:
                         action="user.password", object_type="user", object_id=user_id,
                         detail={"sessions_ended": ended}, at_us=at)  # fmt: skip
 
-        self._commit(save)
+        self._commit.timed(save)
 
     def check_password(self, user_id: str, password: str) -> bool:
         """Whether ``password`` is the user's current one (a "change password" form asks for
@@ -458,7 +460,7 @@ class SessionService:
                         action="user.totp.enrol", object_type="user", object_id=user_id,
                         at_us=at)  # fmt: skip
 
-        self._commit(save)
+        self._commit.timed(save)
         return secret
 
     def confirm_totp(self, user_id: str, code: str) -> None:
@@ -483,7 +485,7 @@ class SessionService:
             )
             self._audit(conn, at, user, "user.totp.confirm", user_id, {})
 
-        self._commit(save)
+        self._commit.timed(save)
 
     def disable_totp(self, user_id: str, *, actor: Principal) -> None:
         """Remove the second factor (lost phone). Admin only: a stolen session must not be
@@ -502,7 +504,7 @@ class SessionService:
                         action="user.totp.disable", object_type="user", object_id=user_id,
                         at_us=at)  # fmt: skip
 
-        self._commit(save)
+        self._commit.timed(save)
 
     def status(self, user_id: str) -> AccountStatus | None:
         row = (
@@ -577,12 +579,3 @@ class SessionService:
         who = _printable(user_id)
         write_audit(conn, actor=who, actor_zone=user.zone_id if user else None, action=action,
                     object_type="user", object_id=who, detail=detail, at_us=at)  # fmt: skip
-
-    def _commit(self, fn: Callable[[Conn, int], T]) -> T:
-        """``fn`` in one writer transaction; its result (or refusal) once committed."""
-
-        def run(_store: object) -> T:
-            with self._store.transaction() as conn:
-                return fn(conn, self._clock())
-
-        return self._writer.call(run).result()

@@ -523,6 +523,16 @@ class PgStore(SqlStore):
         )
         return [self._row_to_read(r) for r in rows]
 
+    def _day_rows(
+        self, conn: Conn, since_us: int, until_us: int, condition: str, args: Sequence[Any]
+    ) -> list[Any]:
+        # One table partitioned by capture day: the day bounds prune the partitions.
+        return conn.execute(
+            f"SELECT {_READ_COLS} FROM reads WHERE day BETWEEN ? AND ? AND {condition} "
+            "ORDER BY seq",
+            [since_us // US_PER_DAY, until_us // US_PER_DAY, *args],
+        ).fetchall()
+
     def size_bytes(self) -> int:
         rows = self._pool_rows(
             "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c "

@@ -88,6 +88,52 @@ class SqlStore(ReadStore):
             bool(inferred), fmt, conf, direction, lane, vclass, make, colour, image,
         )  # fmt: skip
 
+    def reads_captured(
+        self,
+        conn: Conn,
+        since_us: int,
+        until_us: int,
+        *,
+        zone: str | None = None,
+        plates: Sequence[str] = (),
+        cameras: Sequence[str] = (),
+        read_ids: Sequence[str] = (),
+    ) -> Iterator[Read]:
+        """The stored reads captured from ``since_us`` to ``until_us`` (both included), of
+        ``zone``, ``plates``, ``cameras`` (ids) and ``read_ids`` (None or empty: any), in
+        sequence order within each capture day; on ``conn`` (the caller's transaction, or a
+        reader). Internal, like ``reads_of_plate``: legal holds copy what they keep of a day
+        before retention drops it."""
+        if since_us > until_us:
+            return
+        where = ["captured_us BETWEEN ? AND ?"]
+        args: list[Any] = [since_us, until_us]
+        if zone is not None:
+            where.append("zone=?")
+            args.append(zone)
+        if cameras:
+            found = conn.execute(
+                f"SELECT num FROM cameras WHERE id IN ({_marks(len(cameras))})", list(cameras)
+            )
+            nums = [int(r[0]) for r in found]
+            if not nums:
+                return
+            where.append(f"cam IN ({_marks(len(nums))})")
+            args += nums
+        for column, values in (("plate", plates), ("read_id", read_ids)):
+            if values:
+                where.append(f"{column} IN ({_marks(len(values))})")
+                args += values
+        for row in self._day_rows(conn, since_us, until_us, " AND ".join(where), args):
+            yield self._row_to_read(row)
+
+    @abc.abstractmethod
+    def _day_rows(
+        self, conn: Conn, since_us: int, until_us: int, condition: str, args: Sequence[Any]
+    ) -> list[Any]:
+        """The rows (a read's columns, in its order) of the capture days from ``since_us``
+        to ``until_us`` that meet ``condition``, in sequence order within each day."""
+
     def commit_processor(
         self,
         name: str,
@@ -168,6 +214,10 @@ class SqlStore(ReadStore):
                 f"processor {name}: cursor moved ({row[0] if row else 0} != {from_cursor});"
                 " another runner shares it"
             )
+
+
+def _marks(n: int) -> str:
+    return ", ".join("?" * n)
 
 
 def serialise(conn: Conn, name: str) -> None:

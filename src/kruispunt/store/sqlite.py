@@ -674,6 +674,24 @@ class SqliteStore(SqlStore):
             out.extend(self._row_to_read(r) for r in rows)
         return out
 
+    def _day_rows(
+        self, conn: Conn, since_us: int, until_us: int, condition: str, args: Sequence[Any]
+    ) -> list[Any]:
+        rows: list[Any] = []
+        days = conn.execute(
+            "SELECT day FROM segments WHERE day BETWEEN ? AND ? ORDER BY day",
+            (day_of_us(since_us).isoformat(), day_of_us(until_us).isoformat()),
+        ).fetchall()
+        for (day,) in days:
+            table = day_table(dt.date.fromisoformat(day))
+            exists = conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (table,)
+            ).fetchone()
+            if exists is not None:
+                statement = f"SELECT {READ_COLUMNS} FROM {table} WHERE {condition} ORDER BY seq"
+                rows += conn.execute(statement, args).fetchall()
+        return rows
+
     def size_bytes(self) -> int:
         return sum(
             p.stat().st_size
