@@ -624,6 +624,7 @@ def test_sqlite_v9_indexes_the_day_tables_a_v8_store_already_has(tmp_path: Path)
     names = raw.execute("SELECT name FROM sqlite_master WHERE name LIKE 'ix_%_cam_time'")
     for (name,) in names.fetchall():
         raw.execute(f"DROP INDEX {name}")
+    raw.execute("DROP INDEX ix_audit_at")  # schema v10, which a v8 store has not either
     raw.execute("UPDATE meta SET value='8' WHERE key='schema_version'")
     raw.commit()
     assert not raw.execute("SELECT 1 FROM sqlite_master WHERE name LIKE 'ix_%_cam_time'").fetchall()

@@ -10,7 +10,6 @@ person through the guard on purpose. Oversight sees every approval without its p
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from typing import Annotated, Any
 
@@ -30,19 +29,19 @@ from kruispunt.access.approvals import (
 from kruispunt.access.authorisations import pattern_shape, sees_plates
 from kruispunt.access.principals import Principal, Role
 from kruispunt.api import schema
-from kruispunt.api.errors import error_response, json_response, refusal_response
-from kruispunt.api.guard import caller, people
+from kruispunt.api.bodies import JsonBodies, Time, from_us, opt_from_us, to_us
+from kruispunt.api.errors import json_response, refuses
+from kruispunt.api.guard import people
+from kruispunt.api.records import DecisionNote, as_caller, decide, list_query, node_of
 from kruispunt.ingest.wire import ErrorOut
 
 router = APIRouter(tags=["approvals"])
 
 MAX_BODY = 262_144
-EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _ROLE_ORDER = list(Role)
 _REQUESTERS = sorted(REQUESTER_ROLES, key=_ROLE_ORDER.index)
 _READERS = sorted(READERS, key=_ROLE_ORDER.index)
 
-Time = Annotated[dt.datetime, msgspec.Meta(tz=True, description="ISO 8601 with a UTC offset.")]
 Items = Annotated[list[str], msgspec.Meta(max_length=500)]
 
 
@@ -64,12 +63,7 @@ class ApprovalIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
 
 
 class ApprovalDecision(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    note: Annotated[
-        str,
-        msgspec.Meta(
-            max_length=2000, description="Why (required to refuse or revoke; optional to approve)."
-        ),
-    ] = ""
+    note: DecisionNote = ""
 
 
 class ApprovalRead(msgspec.Struct, frozen=True, kw_only=True):
@@ -108,14 +102,14 @@ class ApprovalRead(msgspec.Struct, frozen=True, kw_only=True):
         return cls(
             id=a.id, status=a.status_at(now_us), live=a.live_at(now_us),
             requester_id=a.requester_id, zone_id=a.zone_id, purpose=str(a.purpose),
-            case=a.case, reason=a.reason, since=_time(a.since_us), until=_time(a.until_us),
+            case=a.case, reason=a.reason, since=from_us(a.since_us), until=from_us(a.until_us),
             plates=list(a.plates) if shown else None, plate_count=len(a.plates),
             plate_patterns=_patterns(a.plate_patterns, shown),
             cameras=list(a.cameras), zones=list(a.zones), area=a.area,
-            problems=list(a.problems), requested_at=_time(a.requested_us),
-            valid_until=_time(a.valid_until_us), decided_by=a.decided_by,
-            decided_at=_opt_time(a.decided_us), decision_note=a.decision_note,
-            revoked_by=a.revoked_by, revoked_at=_opt_time(a.revoked_us),
+            problems=list(a.problems), requested_at=from_us(a.requested_us),
+            valid_until=from_us(a.valid_until_us), decided_by=a.decided_by,
+            decided_at=opt_from_us(a.decided_us), decision_note=a.decision_note,
+            revoked_by=a.revoked_by, revoked_at=opt_from_us(a.revoked_us),
             revoke_note=a.revoke_note,
         )  # fmt: skip
 
@@ -123,13 +117,8 @@ class ApprovalRead(msgspec.Struct, frozen=True, kw_only=True):
 SCHEMAS = (ApprovalIn, ApprovalDecision, ApprovalRead)
 """Bodies named in this router's OpenAPI; the app adds them to its components."""
 
-_in_decoder = msgspec.json.Decoder(ApprovalIn)
-_decision_decoder = msgspec.json.Decoder(ApprovalDecision)
+_bodies = JsonBodies(code="invalid_approval", limit=MAX_BODY)
 _AUTH = (ErrorOut, "No or unknown token")
-
-
-class BadRequest(Exception):
-    pass
 
 
 def _patterns(patterns: tuple[str, ...], shown: bool) -> list[str]:
@@ -137,33 +126,8 @@ def _patterns(patterns: tuple[str, ...], shown: bool) -> list[str]:
     return list(patterns) if shown else [pattern_shape(p) for p in patterns]
 
 
-def _time(us: int) -> dt.datetime:
-    return EPOCH + dt.timedelta(microseconds=us)
-
-
-def _opt_time(us: int | None) -> dt.datetime | None:
-    return None if us is None else _time(us)
-
-
-def _us(t: dt.datetime) -> int:
-    return (t - EPOCH) // dt.timedelta(microseconds=1)
-
-
-def _service(request: Request) -> ApprovalService:
-    service: ApprovalService = request.app.state.node.approvals
-    return service
-
-
-async def _decode(request: Request, decoder: msgspec.json.Decoder[Any], *, empty: Any) -> Any:
-    body = await request.body()
-    if len(body) > MAX_BODY:
-        raise BadRequest("request body too large")
-    if not body.strip() and empty is not None:
-        return empty
-    try:
-        return decoder.decode(body)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        raise BadRequest(str(exc)) from None
+def _show(service: ApprovalService, approval: SearchApproval, viewer: Principal) -> ApprovalRead:
+    return ApprovalRead.of(approval, service.now(), viewer)
 
 
 @router.post(
@@ -184,34 +148,27 @@ async def _decode(request: Request, decoder: msgspec.json.Decoder[Any], *, empty
     ),
 )
 @people(*_REQUESTERS)
+@refuses(ApprovalError)
 async def request_approval(request: Request) -> Response:
-    principal = caller(request)
-    if isinstance(principal, Response):
-        return principal
-    try:
-        body: ApprovalIn = await _decode(request, _in_decoder, empty=None)
-    except BadRequest as exc:
-        return error_response(400, "invalid_approval", str(exc))
-    service = _service(request)
-    try:
-        approval = await asyncio.to_thread(
-            lambda: service.request(
-                principal,
-                purpose=body.purpose,
-                case=body.case,
-                reason=body.reason,
-                since_us=_us(body.since),
-                until_us=_us(body.until),
-                plates=body.plates,
-                plate_patterns=body.plate_patterns,
-                cameras=body.cameras,
-                zones=body.zones,
-                area=body.area,
-            )
-        )
-    except ApprovalError as exc:
-        return refusal_response(exc)
-    return json_response(ApprovalRead.of(approval, service.now(), principal), 201)
+    body = await _bodies.read(request, ApprovalIn)
+    service = node_of(request).approvals
+    principal, approval = await as_caller(
+        request,
+        lambda principal: service.request(
+            principal,
+            purpose=body.purpose,
+            case=body.case,
+            reason=body.reason,
+            since_us=to_us(body.since),
+            until_us=to_us(body.until),
+            plates=body.plates,
+            plate_patterns=body.plate_patterns,
+            cameras=body.cameras,
+            zones=body.zones,
+            area=body.area,
+        ),
+    )
+    return json_response(_show(service, approval, principal), 201)
 
 
 @router.get(
@@ -228,24 +185,15 @@ async def request_approval(request: Request) -> Response:
     ),
 )
 @people(*_READERS)
+@refuses()
 async def list_approvals(request: Request) -> Response:
-    principal = caller(request)
-    if isinstance(principal, Response):
-        return principal
-    params = request.query_params
-    try:
-        status = ApprovalStatus(params["status"]) if params.get("status") else None
-    except ValueError:
-        known = ", ".join(s.value for s in ApprovalStatus)
-        return error_response(400, "bad_query", f"status: one of {known}")
-    raw_limit = params.get("limit") or str(MAX_LIST)
-    if not (raw_limit.isascii() and raw_limit.isdigit()) or not 1 <= int(raw_limit) <= MAX_LIST:
-        return error_response(400, "bad_query", f"limit: an integer from 1 to {MAX_LIST}")
-    service = _service(request)
-    found = await asyncio.to_thread(
-        lambda: service.list(
-            principal, zone=params.get("zone") or None, status=status, limit=int(raw_limit)
-        )
+    query = list_query(request, ApprovalStatus, most=MAX_LIST)
+    service = node_of(request).approvals
+    principal, found = await as_caller(
+        request,
+        lambda principal: service.list(
+            principal, zone=query.zone, status=query.status, limit=query.limit
+        ),
     )
     now = service.now()
     return json_response([ApprovalRead.of(a, now, principal) for a in found])
@@ -264,35 +212,25 @@ async def list_approvals(request: Request) -> Response:
     ),
 )
 @people(*_READERS)
+@refuses(ApprovalError)
 async def get_approval(approval_id: str, request: Request) -> Response:
-    principal = caller(request)
-    if isinstance(principal, Response):
-        return principal
-    service = _service(request)
-    try:
-        approval = await asyncio.to_thread(service.get, approval_id, actor=principal)
-    except ApprovalError as exc:
-        return refusal_response(exc)
-    return json_response(ApprovalRead.of(approval, service.now(), principal))
+    service = node_of(request).approvals
+    principal, approval = await as_caller(
+        request, lambda principal: service.get(approval_id, actor=principal)
+    )
+    return json_response(_show(service, approval, principal))
 
 
 async def _decide(approval_id: str, request: Request, step: str) -> Response:
-    principal = caller(request)
-    if isinstance(principal, Response):
-        return principal
-    try:
-        body: ApprovalDecision = await _decode(request, _decision_decoder, empty=ApprovalDecision())
-    except BadRequest as exc:
-        return error_response(400, "invalid_approval", str(exc))
-    service = _service(request)
+    service = node_of(request).approvals
     steps = {"approve": service.approve, "refuse": service.refuse, "revoke": service.revoke}
-    try:
-        approval = await asyncio.to_thread(
-            lambda: steps[step](approval_id, actor=principal, note=body.note)
-        )
-    except ApprovalError as exc:
-        return refusal_response(exc)
-    return json_response(ApprovalRead.of(approval, service.now(), principal))
+    principal, approval = await decide(
+        request,
+        _bodies,
+        ApprovalDecision,
+        lambda principal, body: steps[step](approval_id, actor=principal, note=body.note),
+    )
+    return json_response(_show(service, approval, principal))
 
 
 def _decision_responses(done: str) -> dict[int | str, dict[str, Any]]:
@@ -315,6 +253,7 @@ def _decision_responses(done: str) -> dict[int | str, dict[str, Any]]:
     responses=_decision_responses("approved"),
 )
 @people()  # everyone reaches the service: a refused attempt is audited there
+@refuses(ApprovalError)
 async def approve_search(approval_id: str, request: Request) -> Response:
     return await _decide(approval_id, request, "approve")
 
@@ -326,6 +265,7 @@ async def approve_search(approval_id: str, request: Request) -> Response:
     responses=_decision_responses("refused"),
 )
 @people()  # everyone reaches the service: a refused attempt is audited there
+@refuses(ApprovalError)
 async def refuse_search(approval_id: str, request: Request) -> Response:
     return await _decide(approval_id, request, "refuse")
 
@@ -337,5 +277,6 @@ async def refuse_search(approval_id: str, request: Request) -> Response:
     responses=_decision_responses("revoked"),
 )
 @people()  # everyone reaches the service: a refused attempt is audited there
+@refuses(ApprovalError)
 async def revoke_search(approval_id: str, request: Request) -> Response:
     return await _decide(approval_id, request, "revoke")

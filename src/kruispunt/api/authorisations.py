@@ -9,9 +9,8 @@ Oversight (DPO, auditor) reads every authorisation without the plates of its sco
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated
 
 import msgspec
 from fastapi import APIRouter, Request
@@ -29,18 +28,18 @@ from kruispunt.access.authorisations import (
 )
 from kruispunt.access.principals import Principal, Role
 from kruispunt.api import schema
-from kruispunt.api.errors import error_response, json_response, refusal_response
-from kruispunt.api.guard import caller, people
+from kruispunt.api.bodies import JsonBodies, Time, from_us, opt_from_us, opt_us, to_us
+from kruispunt.api.errors import json_response, refuses
+from kruispunt.api.guard import people
+from kruispunt.api.records import as_caller, decide, list_query, node_of
 from kruispunt.ingest.wire import ErrorOut
 from kruispunt.law.profiles import AuthorisationKind
 
 router = APIRouter(tags=["authorisations"])
 
 MAX_BODY = 262_144
-EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _READERS = sorted(READERS, key=list(Role).index)
 
-Time = Annotated[dt.datetime, msgspec.Meta(tz=True, description="ISO 8601 with a UTC offset.")]
 Items = Annotated[list[str], msgspec.Meta(max_length=500)]
 
 
@@ -132,30 +131,25 @@ class AuthorisationRead(msgspec.Struct, frozen=True, kw_only=True):
         scope = AuthorisationScopeRead(
             plates=list(s.plates) if shown else None, plate_count=len(s.plates),
             plate_patterns=_patterns(s.plate_patterns, shown),
-            cameras=list(s.cameras), zones=list(s.zones), data_since=_opt_time(s.since_us),
-            data_until=_opt_time(s.until_us),
+            cameras=list(s.cameras), zones=list(s.zones), data_since=opt_from_us(s.since_us),
+            data_until=opt_from_us(s.until_us),
         )  # fmt: skip
         return cls(
             id=a.id, kind=a.kind, reference=a.reference, issued_by=a.issued_by,
             grounds=a.grounds, case=a.case, zone_id=a.zone_id, status=a.status_at(now_us),
-            live=a.live_at(now_us), valid_from=_time(a.valid_from_us),
-            valid_until=_time(a.valid_until_us), scope=scope, query_id=a.query_id,
+            live=a.live_at(now_us), valid_from=from_us(a.valid_from_us),
+            valid_until=from_us(a.valid_until_us), scope=scope, query_id=a.query_id,
             recorded_by=a.recorded_by, recorded_role=a.recorded_role,
-            recorded_at=_time(a.created_us), revoked_by=a.revoked_by,
-            revoked_at=_opt_time(a.revoked_us), revoke_note=a.revoke_note,
+            recorded_at=from_us(a.created_us), revoked_by=a.revoked_by,
+            revoked_at=opt_from_us(a.revoked_us), revoke_note=a.revoke_note,
         )  # fmt: skip
 
 
 SCHEMAS = (AuthorisationIn, AuthorisationScopeIn, RevokeIn, AuthorisationRead)
 """Bodies named in this router's OpenAPI; the app adds them to its components."""
 
-_in_decoder = msgspec.json.Decoder(AuthorisationIn)
-_revoke_decoder = msgspec.json.Decoder(RevokeIn)
+_bodies = JsonBodies(code="invalid_authorisation", limit=MAX_BODY)
 _AUTH = (ErrorOut, "No or unknown token")
-
-
-class BadRequest(Exception):
-    pass
 
 
 def _patterns(patterns: tuple[str, ...], shown: bool) -> list[str]:
@@ -163,37 +157,10 @@ def _patterns(patterns: tuple[str, ...], shown: bool) -> list[str]:
     return list(patterns) if shown else [pattern_shape(p) for p in patterns]
 
 
-def _time(us: int) -> dt.datetime:
-    return EPOCH + dt.timedelta(microseconds=us)
-
-
-def _opt_time(us: int | None) -> dt.datetime | None:
-    return None if us is None else _time(us)
-
-
-def _us(t: dt.datetime) -> int:
-    return (t - EPOCH) // dt.timedelta(microseconds=1)
-
-
-def _opt_us(t: dt.datetime | None) -> int | None:
-    return None if t is None else _us(t)
-
-
-def _service(request: Request) -> AuthorisationService:
-    service: AuthorisationService = request.app.state.node.authorisations
-    return service
-
-
-async def _decode(request: Request, decoder: msgspec.json.Decoder[Any], *, empty: Any) -> Any:
-    body = await request.body()
-    if len(body) > MAX_BODY:
-        raise BadRequest("request body too large")
-    if not body.strip() and empty is not None:
-        return empty
-    try:
-        return decoder.decode(body)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        raise BadRequest(str(exc)) from None
+def _show(
+    service: AuthorisationService, auth: RecordedAuthorisation, viewer: Principal
+) -> AuthorisationRead:
+    return AuthorisationRead.of(auth, service.now(), viewer)
 
 
 @router.post(
@@ -215,40 +182,33 @@ async def _decode(request: Request, decoder: msgspec.json.Decoder[Any], *, empty
     ),
 )
 @people()  # everyone reaches the service: a refused attempt is audited there
+@refuses(AuthorisationError)
 async def record_authorisation(request: Request) -> Response:
-    principal = caller(request)
-    if isinstance(principal, Response):
-        return principal
-    try:
-        body: AuthorisationIn = await _decode(request, _in_decoder, empty=None)
-    except BadRequest as exc:
-        return error_response(400, "invalid_authorisation", str(exc))
-    service = _service(request)
+    body = await _bodies.read(request, AuthorisationIn)
+    service = node_of(request).authorisations
     s = body.scope
-    try:
-        auth = await asyncio.to_thread(
-            lambda: service.record(
-                principal,
-                kind=body.kind,
-                reference=body.reference,
-                grounds=body.grounds,
-                case=body.case,
-                valid_until_us=_us(body.valid_until),
-                valid_from_us=_opt_us(body.valid_from),
-                zone=body.zone,
-                issued_by=body.issued_by,
-                plates=s.plates,
-                plate_patterns=s.plate_patterns,
-                cameras=s.cameras,
-                zones=s.zones,
-                data_since_us=_opt_us(s.data_since),
-                data_until_us=_opt_us(s.data_until),
-                query_id=body.query_id,
-            )
-        )
-    except AuthorisationError as exc:
-        return refusal_response(exc)
-    return json_response(AuthorisationRead.of(auth, service.now(), principal), 201)
+    principal, auth = await as_caller(
+        request,
+        lambda principal: service.record(
+            principal,
+            kind=body.kind,
+            reference=body.reference,
+            grounds=body.grounds,
+            case=body.case,
+            valid_until_us=to_us(body.valid_until),
+            valid_from_us=opt_us(body.valid_from),
+            zone=body.zone,
+            issued_by=body.issued_by,
+            plates=s.plates,
+            plate_patterns=s.plate_patterns,
+            cameras=s.cameras,
+            zones=s.zones,
+            data_since_us=opt_us(s.data_since),
+            data_until_us=opt_us(s.data_until),
+            query_id=body.query_id,
+        ),
+    )
+    return json_response(_show(service, auth, principal), 201)
 
 
 @router.get(
@@ -264,28 +224,15 @@ async def record_authorisation(request: Request) -> Response:
     ),
 )
 @people(*_READERS)
+@refuses()
 async def list_authorisations(request: Request) -> Response:
-    principal = caller(request)
-    if isinstance(principal, Response):
-        return principal
-    params = request.query_params
-    try:
-        status = AuthorisationStatus(params["status"]) if params.get("status") else None
-    except ValueError:
-        known = ", ".join(s.value for s in AuthorisationStatus)
-        return error_response(400, "bad_query", f"status: one of {known}")
-    raw_limit = params.get("limit") or str(MAX_LIST)
-    if not (raw_limit.isascii() and raw_limit.isdigit()) or not 1 <= int(raw_limit) <= MAX_LIST:
-        return error_response(400, "bad_query", f"limit: an integer from 1 to {MAX_LIST}")
-    service = _service(request)
-    found = await asyncio.to_thread(
-        lambda: service.list(
-            principal,
-            case=params.get("case") or None,
-            zone=params.get("zone") or None,
-            status=status,
-            limit=int(raw_limit),
-        )
+    query = list_query(request, AuthorisationStatus, most=MAX_LIST)
+    service = node_of(request).authorisations
+    principal, found = await as_caller(
+        request,
+        lambda principal: service.list(
+            principal, case=query.case, zone=query.zone, status=query.status, limit=query.limit
+        ),
     )
     now = service.now()
     return json_response([AuthorisationRead.of(a, now, principal) for a in found])
@@ -304,16 +251,13 @@ async def list_authorisations(request: Request) -> Response:
     ),
 )
 @people(*_READERS)
+@refuses(AuthorisationError)
 async def get_authorisation(auth_id: str, request: Request) -> Response:
-    principal = caller(request)
-    if isinstance(principal, Response):
-        return principal
-    service = _service(request)
-    try:
-        auth = await asyncio.to_thread(service.get, auth_id, actor=principal)
-    except AuthorisationError as exc:
-        return refusal_response(exc)
-    return json_response(AuthorisationRead.of(auth, service.now(), principal))
+    service = node_of(request).authorisations
+    principal, auth = await as_caller(
+        request, lambda principal: service.get(auth_id, actor=principal)
+    )
+    return json_response(_show(service, auth, principal))
 
 
 @router.post(
@@ -332,19 +276,13 @@ async def get_authorisation(auth_id: str, request: Request) -> Response:
     ),
 )
 @people()  # everyone reaches the service: a refused attempt is audited there
+@refuses(AuthorisationError)
 async def revoke_authorisation(auth_id: str, request: Request) -> Response:
-    principal = caller(request)
-    if isinstance(principal, Response):
-        return principal
-    try:
-        body: RevokeIn = await _decode(request, _revoke_decoder, empty=RevokeIn())
-    except BadRequest as exc:
-        return error_response(400, "invalid_authorisation", str(exc))
-    service = _service(request)
-    try:
-        auth = await asyncio.to_thread(
-            lambda: service.revoke(auth_id, actor=principal, note=body.note)
-        )
-    except AuthorisationError as exc:
-        return refusal_response(exc)
-    return json_response(AuthorisationRead.of(auth, service.now(), principal))
+    service = node_of(request).authorisations
+    principal, auth = await decide(
+        request,
+        _bodies,
+        RevokeIn,
+        lambda principal, body: service.revoke(auth_id, actor=principal, note=body.note),
+    )
+    return json_response(_show(service, auth, principal))

@@ -13,7 +13,6 @@ chief of another zone or the requester trying to approve reach the service, whic
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from typing import Annotated, Any
 
@@ -30,21 +29,20 @@ from kruispunt.access.grants import (
     GrantService,
     GrantStatus,
 )
-from kruispunt.access.principals import Role
+from kruispunt.access.principals import Principal, Role
 from kruispunt.api import schema
-from kruispunt.api.errors import error_response, json_response, refusal_response
-from kruispunt.api.guard import caller, people
+from kruispunt.api.bodies import JsonBodies, Time, from_us, opt_from_us, opt_us, to_us
+from kruispunt.api.errors import RequestRefused, json_response, refuses
+from kruispunt.api.guard import people
+from kruispunt.api.records import DecisionNote, as_caller, decide, list_query, node_of
 from kruispunt.ingest.wire import ErrorOut
 
 router = APIRouter(tags=["grants"])
 
 MAX_BODY = 65_536
-EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _ROLE_ORDER = list(Role)
 _REQUESTERS = sorted(REQUESTER_ROLES, key=_ROLE_ORDER.index)
 _READERS = sorted(REQUESTER_ROLES | OVERSIGHT_ROLES | {Role.ZONE_CHIEF}, key=_ROLE_ORDER.index)
-
-Time = Annotated[dt.datetime, msgspec.Meta(tz=True, description="ISO 8601 with a UTC offset.")]
 
 
 class GrantIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -67,12 +65,7 @@ class GrantIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
 
 
 class GrantDecision(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    note: Annotated[
-        str,
-        msgspec.Meta(
-            max_length=2000, description="Why (required to refuse or revoke; optional to approve)."
-        ),
-    ] = ""
+    note: DecisionNote = ""
     valid_until: Annotated[
         Time | None,
         msgspec.Meta(description="Approve only: shorten the validity asked for."),
@@ -109,10 +102,10 @@ class GrantRead(msgspec.Struct, frozen=True, kw_only=True):
             requester_id=g.requester_id, requester_zone=g.requester_zone,
             grantee_id=g.grantee_id, data_zone=g.data_zone, purpose=g.purpose, case=g.case,
             reason=g.reason, cameras=g.cameras, plates=g.plates,
-            requested_at=_time(g.requested_us), valid_from=_time(g.valid_from_us),
-            valid_until=_time(g.valid_until_us), decided_by=g.decided_by,
-            decided_at=_opt_time(g.decided_us), decision_note=g.decision_note,
-            revoked_by=g.revoked_by, revoked_at=_opt_time(g.revoked_us),
+            requested_at=from_us(g.requested_us), valid_from=from_us(g.valid_from_us),
+            valid_until=from_us(g.valid_until_us), decided_by=g.decided_by,
+            decided_at=opt_from_us(g.decided_us), decision_note=g.decision_note,
+            revoked_by=g.revoked_by, revoked_at=opt_from_us(g.revoked_us),
             revoke_note=g.revoke_note,
         )  # fmt: skip
 
@@ -120,8 +113,7 @@ class GrantRead(msgspec.Struct, frozen=True, kw_only=True):
 SCHEMAS = (GrantIn, GrantDecision, GrantRead)
 """Bodies named in this router's OpenAPI; the app adds them to its components."""
 
-_grant_decoder = msgspec.json.Decoder(GrantIn)
-_decision_decoder = msgspec.json.Decoder(GrantDecision)
+_bodies = JsonBodies(code="invalid_grant", limit=MAX_BODY)
 _AUTH = (ErrorOut, "No or unknown token")
 _UNKNOWN = (ErrorOut, "`unknown_grant` (or one the caller may not see)")
 _CLOSED = (ErrorOut, "`grant_closed`: the grant is no longer open to this step")
@@ -129,42 +121,6 @@ _FORBIDDEN_DECISION = (
     ErrorOut,
     "`forbidden`: not a zone chief of the data zone, or the requester (audited)",
 )
-
-
-class BadRequest(Exception):
-    pass
-
-
-def _time(us: int) -> dt.datetime:
-    return EPOCH + dt.timedelta(microseconds=us)
-
-
-def _opt_time(us: int | None) -> dt.datetime | None:
-    return None if us is None else _time(us)
-
-
-def _us(t: dt.datetime) -> int:
-    return (t - EPOCH) // dt.timedelta(microseconds=1)
-
-
-def _service(request: Request) -> GrantService:
-    service: GrantService = request.app.state.node.grants
-    return service
-
-
-_auth = caller  # the signed-in caller, or the 401 to answer with
-
-
-async def _decode(request: Request, decoder: msgspec.json.Decoder[Any], *, empty: Any) -> Any:
-    body = await request.body()
-    if len(body) > MAX_BODY:
-        raise BadRequest("request body too large")
-    if not body.strip() and empty is not None:
-        return empty
-    try:
-        return decoder.decode(body)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        raise BadRequest(str(exc)) from None
 
 
 def _read(service: GrantService, grant: Grant) -> GrantRead:
@@ -187,32 +143,25 @@ def _read(service: GrantService, grant: Grant) -> GrantRead:
     ),
 )
 @people(*_REQUESTERS)
+@refuses(GrantError)
 async def request_grant(request: Request) -> Response:
-    principal = _auth(request)
-    if isinstance(principal, Response):
-        return principal
-    try:
-        body: GrantIn = await _decode(request, _grant_decoder, empty=None)
-    except BadRequest as exc:
-        return error_response(400, "invalid_grant", str(exc))
-    service = _service(request)
-    try:
-        grant = await asyncio.to_thread(
-            lambda: service.request(
-                principal,
-                data_zone=body.data_zone,
-                purpose=body.purpose,
-                case=body.case,
-                reason=body.reason,
-                valid_until_us=_us(body.valid_until),
-                valid_from_us=None if body.valid_from is None else _us(body.valid_from),
-                grantee_id=body.grantee_id,
-                cameras=body.cameras,
-                plates=body.plates,
-            )
-        )
-    except GrantError as exc:
-        return refusal_response(exc)
+    body = await _bodies.read(request, GrantIn)
+    service = node_of(request).grants
+    _, grant = await as_caller(
+        request,
+        lambda principal: service.request(
+            principal,
+            data_zone=body.data_zone,
+            purpose=body.purpose,
+            case=body.case,
+            reason=body.reason,
+            valid_until_us=to_us(body.valid_until),
+            valid_from_us=opt_us(body.valid_from),
+            grantee_id=body.grantee_id,
+            cameras=body.cameras,
+            plates=body.plates,
+        ),
+    )
     return json_response(_read(service, grant), 201)
 
 
@@ -224,25 +173,15 @@ async def request_grant(request: Request) -> Response:
     ),
 )
 @people(*_READERS)
+@refuses()
 async def list_grants(request: Request) -> Response:
-    principal = _auth(request)
-    if isinstance(principal, Response):
-        return principal
-    params = request.query_params
-    try:
-        status = GrantStatus(params["status"]) if params.get("status") else None
-    except ValueError:
-        return error_response(
-            400, "bad_query", f"status: one of {', '.join(s.value for s in GrantStatus)}"
-        )
-    raw_limit = params.get("limit") or str(MAX_LIST)
-    if not (raw_limit.isascii() and raw_limit.isdigit()) or not 1 <= int(raw_limit) <= MAX_LIST:
-        return error_response(400, "bad_query", f"limit: an integer from 1 to {MAX_LIST}")
-    service = _service(request)
-    grants = await asyncio.to_thread(
-        lambda: service.list(
-            principal, zone=params.get("zone") or None, status=status, limit=int(raw_limit)
-        )
+    query = list_query(request, GrantStatus, most=MAX_LIST)
+    service = node_of(request).grants
+    _, grants = await as_caller(
+        request,
+        lambda principal: service.list(
+            principal, zone=query.zone, status=query.status, limit=query.limit
+        ),
     )
     now = service.now()
     return json_response([GrantRead.of(g, now) for g in grants])
@@ -254,48 +193,27 @@ async def list_grants(request: Request) -> Response:
     responses=schema.responses({200: (GrantRead, "The grant"), 401: _AUTH, 404: _UNKNOWN}),
 )
 @people(*_READERS)
+@refuses(GrantError)
 async def get_grant(grant_id: str, request: Request) -> Response:
-    principal = _auth(request)
-    if isinstance(principal, Response):
-        return principal
-    service = _service(request)
-    try:
-        grant = await asyncio.to_thread(service.get, grant_id, actor=principal)
-    except GrantError as exc:
-        return refusal_response(exc)
+    service = node_of(request).grants
+    _, grant = await as_caller(request, lambda principal: service.get(grant_id, actor=principal))
     return json_response(_read(service, grant))
 
 
 # -- decisions ------------------------------------------------------------------------------
 async def _decide(grant_id: str, request: Request, step: str) -> Response:
-    principal = _auth(request)
-    if isinstance(principal, Response):
-        return principal
-    try:
-        body: GrantDecision = await _decode(request, _decision_decoder, empty=GrantDecision())
-    except BadRequest as exc:
-        return error_response(400, "invalid_grant", str(exc))
-    service = _service(request)
-    try:
+    service = node_of(request).grants
+
+    def take(principal: Principal, body: GrantDecision) -> Grant:
         if step == "approve":
-            until = None if body.valid_until is None else _us(body.valid_until)
-            grant = await asyncio.to_thread(
-                lambda: service.approve(
-                    grant_id, actor=principal, note=body.note, valid_until_us=until
-                )
-            )
-        elif body.valid_until is not None:
-            return error_response(400, "invalid_grant", f"valid_until: not for {step}")
-        elif step == "refuse":
-            grant = await asyncio.to_thread(
-                lambda: service.refuse(grant_id, actor=principal, note=body.note)
-            )
-        else:
-            grant = await asyncio.to_thread(
-                lambda: service.revoke(grant_id, actor=principal, note=body.note)
-            )
-    except GrantError as exc:
-        return refusal_response(exc)
+            until = opt_us(body.valid_until)
+            return service.approve(grant_id, actor=principal, note=body.note, valid_until_us=until)
+        if body.valid_until is not None:
+            raise RequestRefused(f"valid_until: not for {step}", "invalid_grant")
+        refuse_or_revoke = service.refuse if step == "refuse" else service.revoke
+        return refuse_or_revoke(grant_id, actor=principal, note=body.note)
+
+    _, grant = await decide(request, _bodies, GrantDecision, take)
     return json_response(_read(service, grant))
 
 
@@ -319,6 +237,7 @@ def _decision_responses(done: str) -> dict[int | str, dict[str, Any]]:
     responses=_decision_responses("approved"),
 )
 @people()  # everyone reaches the service: a refused attempt is audited there
+@refuses(GrantError)
 async def approve_grant(grant_id: str, request: Request) -> Response:
     return await _decide(grant_id, request, "approve")
 
@@ -330,6 +249,7 @@ async def approve_grant(grant_id: str, request: Request) -> Response:
     responses=_decision_responses("refused"),
 )
 @people()  # everyone reaches the service: a refused attempt is audited there
+@refuses(GrantError)
 async def refuse_grant(grant_id: str, request: Request) -> Response:
     return await _decide(grant_id, request, "refuse")
 
@@ -341,5 +261,6 @@ async def refuse_grant(grant_id: str, request: Request) -> Response:
     responses=_decision_responses("revoked"),
 )
 @people()  # everyone reaches the service: a refused attempt is audited there
+@refuses(GrantError)
 async def revoke_grant(grant_id: str, request: Request) -> Response:
     return await _decide(grant_id, request, "revoke")

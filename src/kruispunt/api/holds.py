@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated
 
 import msgspec
 from fastapi import APIRouter, Request
@@ -29,21 +29,20 @@ from kruispunt.access.holds import (
 )
 from kruispunt.access.principals import Principal, Role
 from kruispunt.api import schema
-from kruispunt.api.errors import error_response, json_response, refusal_response
-from kruispunt.api.guard import caller, people
+from kruispunt.api.bodies import JsonBodies, Time, from_us, opt_from_us, to_us
+from kruispunt.api.errors import json_response, refuses
+from kruispunt.api.guard import people
+from kruispunt.api.records import as_caller, decide, limit_query, list_query, node_of
 from kruispunt.domain.reads import Read
 from kruispunt.ingest.wire import ErrorOut
 
 router = APIRouter(tags=["legal holds"])
 
 MAX_BODY = 65_536
-EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _ORDER = list(Role)
 _HOLDERS = sorted(HOLDERS, key=_ORDER.index)
 _SEERS = sorted(HOLDERS | OVERSIGHT_ROLES, key=_ORDER.index)
 _READERS = sorted(READERS, key=_ORDER.index)
-
-Time = Annotated[dt.datetime, msgspec.Meta(tz=True, description="ISO 8601 with a UTC offset.")]
 
 
 class HoldIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -93,10 +92,10 @@ class HoldRead(msgspec.Struct, frozen=True, kw_only=True):
         return cls(
             id=h.id, zone_id=h.zone_id, status=h.status_at(now_us), live=h.live_at(now_us),
             case=h.case, reason=h.reason, plates=plates, plate_count=len(h.plates),
-            cameras=h.cameras, since=_time(h.since_us), until=_time(h.until_us),
-            expires=_time(h.expires_us), created_by=h.created_by,
-            created_at=_time(h.created_us), closed_by=h.closed_by,
-            closed_at=None if h.closed_us is None else _time(h.closed_us),
+            cameras=h.cameras, since=from_us(h.since_us), until=from_us(h.until_us),
+            expires=from_us(h.expires_us), created_by=h.created_by,
+            created_at=from_us(h.created_us), closed_by=h.closed_by,
+            closed_at=opt_from_us(h.closed_us),
             close_note=h.close_note, held_reads=held,
         )  # fmt: skip
 
@@ -122,7 +121,7 @@ class HeldReadOut(msgspec.Struct, frozen=True, kw_only=True):
     def of(cls, r: Read) -> HeldReadOut:
         return cls(
             seq=r.seq, read_id=r.read_id, camera_id=r.camera_id, zone_id=r.zone_id,
-            captured_at=_time(r.captured_us), plate=r.plate, plate_raw=r.plate_raw,
+            captured_at=from_us(r.captured_us), plate=r.plate, plate_raw=r.plate_raw,
             country=r.country, confidence=r.confidence, direction=r.direction, lane=r.lane,
             vehicle_class=r.vehicle_class, make=r.make, colour=r.colour, image_ref=r.image_ref,
         )  # fmt: skip
@@ -139,46 +138,15 @@ class HeldReadPage(msgspec.Struct, frozen=True, kw_only=True):
 SCHEMAS = (HoldIn, HoldRelease, HoldRead, HeldReadOut, HeldReadPage)
 """Bodies named in this router's OpenAPI; the app adds them to its components."""
 
-_hold_decoder = msgspec.json.Decoder(HoldIn)
-_release_decoder = msgspec.json.Decoder(HoldRelease)
+_bodies = JsonBodies(code="invalid_hold", limit=MAX_BODY)
 _AUTH = (ErrorOut, "No or unknown token")
 _UNKNOWN = (ErrorOut, "`unknown_hold` (or one the caller may not see)")
 
 
-class BadRequest(Exception):
-    pass
-
-
-def _time(us: int) -> dt.datetime:
-    return EPOCH + dt.timedelta(microseconds=us)
-
-
-def _us(t: dt.datetime) -> int:
-    return (t - EPOCH) // dt.timedelta(microseconds=1)
-
-
-def _service(request: Request) -> LegalHoldService:
-    service: LegalHoldService = request.app.state.node.holds
-    return service
-
-
-async def _decode(request: Request, decoder: msgspec.json.Decoder[Any], *, empty: Any) -> Any:
-    body = await request.body()
-    if len(body) > MAX_BODY:
-        raise BadRequest("request body too large")
-    if not body.strip() and empty is not None:
-        return empty
-    try:
-        return decoder.decode(body)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        raise BadRequest(str(exc)) from None
-
-
-def _limit(raw: str | None, high: int) -> int | None:
-    text = raw or str(high)
-    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= high:
-        return None
-    return int(text)
+async def _with_held(service: LegalHoldService, hold: LegalHold, viewer: Principal) -> HoldRead:
+    """The hold as ``viewer`` sees it, with the count of the reads it holds now."""
+    held = await asyncio.to_thread(service.held_count, hold.id)
+    return HoldRead.of(hold, viewer, service.now(), held)
 
 
 @router.post(
@@ -196,32 +164,24 @@ def _limit(raw: str | None, high: int) -> int | None:
     ),
 )
 @people(*_HOLDERS)
+@refuses(HoldError)
 async def create_hold(request: Request) -> Response:
-    principal = caller(request)
-    if isinstance(principal, Response):
-        return principal
-    try:
-        body: HoldIn = await _decode(request, _hold_decoder, empty=None)
-    except BadRequest as exc:
-        return error_response(400, "invalid_hold", str(exc))
-    service = _service(request)
-    try:
-        hold = await asyncio.to_thread(
-            lambda: service.create(
-                principal,
-                case=body.case,
-                reason=body.reason,
-                since_us=_us(body.since),
-                until_us=_us(body.until),
-                expires_us=_us(body.expires),
-                plates=body.plates,
-                cameras=body.cameras,
-            )
-        )
-    except HoldError as exc:
-        return refusal_response(exc)
-    held = await asyncio.to_thread(service.held_count, hold.id)
-    return json_response(HoldRead.of(hold, principal, service.now(), held), 201)
+    body = await _bodies.read(request, HoldIn)
+    service = node_of(request).holds
+    principal, hold = await as_caller(
+        request,
+        lambda principal: service.create(
+            principal,
+            case=body.case,
+            reason=body.reason,
+            since_us=to_us(body.since),
+            until_us=to_us(body.until),
+            expires_us=to_us(body.expires),
+            plates=body.plates,
+            cameras=body.cameras,
+        ),
+    )
+    return json_response(await _with_held(service, hold, principal), 201)
 
 
 @router.get(
@@ -232,29 +192,16 @@ async def create_hold(request: Request) -> Response:
     ),
 )
 @people(*_SEERS)
+@refuses(HoldError)
 async def list_holds(request: Request) -> Response:
-    principal = caller(request)
-    if isinstance(principal, Response):
-        return principal
-    params = request.query_params
-    try:
-        status = HoldStatus(params["status"]) if params.get("status") else None
-    except ValueError:
-        return error_response(
-            400, "bad_query", f"status: one of {', '.join(s.value for s in HoldStatus)}"
-        )
-    limit = _limit(params.get("limit"), MAX_LIST)
-    if limit is None:
-        return error_response(400, "bad_query", f"limit: an integer from 1 to {MAX_LIST}")
-    service = _service(request)
-    try:
-        holds = await asyncio.to_thread(
-            lambda: service.list(
-                principal, status=status, case=params.get("case") or None, limit=limit
-            )
-        )
-    except HoldError as exc:
-        return refusal_response(exc)
+    query = list_query(request, HoldStatus, most=MAX_LIST)
+    service = node_of(request).holds
+    principal, holds = await as_caller(
+        request,
+        lambda principal: service.list(
+            principal, status=query.status, case=query.case, limit=query.limit
+        ),
+    )
     now = service.now()
     return json_response([HoldRead.of(h, principal, now) for h in holds])
 
@@ -265,17 +212,13 @@ async def list_holds(request: Request) -> Response:
     responses=schema.responses({200: (HoldRead, "The hold"), 401: _AUTH, 404: _UNKNOWN}),
 )
 @people(*_SEERS)
+@refuses(HoldError)
 async def get_hold(hold_id: str, request: Request) -> Response:
-    principal = caller(request)
-    if isinstance(principal, Response):
-        return principal
-    service = _service(request)
-    try:
-        hold = await asyncio.to_thread(service.get, hold_id, actor=principal)
-    except HoldError as exc:
-        return refusal_response(exc)
-    held = await asyncio.to_thread(service.held_count, hold.id)
-    return json_response(HoldRead.of(hold, principal, service.now(), held))
+    service = node_of(request).holds
+    principal, hold = await as_caller(
+        request, lambda principal: service.get(hold_id, actor=principal)
+    )
+    return json_response(await _with_held(service, hold, principal))
 
 
 @router.post(
@@ -293,21 +236,15 @@ async def get_hold(hold_id: str, request: Request) -> Response:
     ),
 )
 @people(*_HOLDERS)
+@refuses(HoldError)
 async def release_hold(hold_id: str, request: Request) -> Response:
-    principal = caller(request)
-    if isinstance(principal, Response):
-        return principal
-    try:
-        body: HoldRelease = await _decode(request, _release_decoder, empty=HoldRelease())
-    except BadRequest as exc:
-        return error_response(400, "invalid_hold", str(exc))
-    service = _service(request)
-    try:
-        hold = await asyncio.to_thread(
-            lambda: service.release(hold_id, actor=principal, note=body.note)
-        )
-    except HoldError as exc:
-        return refusal_response(exc)
+    service = node_of(request).holds
+    principal, hold = await decide(
+        request,
+        _bodies,
+        HoldRelease,
+        lambda principal, body: service.release(hold_id, actor=principal, note=body.note),
+    )
     return json_response(HoldRead.of(hold, principal, service.now(), 0))
 
 
@@ -328,30 +265,24 @@ async def release_hold(hold_id: str, request: Request) -> Response:
     ),
 )
 @people(*_READERS)
+@refuses(HoldError)
 async def held_reads(hold_id: str, request: Request) -> Response:
-    principal = caller(request)
-    if isinstance(principal, Response):
-        return principal
     params = request.query_params
-    limit = _limit(params.get("limit"), MAX_READS)
-    if limit is None:
-        return error_response(400, "bad_query", f"limit: an integer from 1 to {MAX_READS}")
-    service = _service(request)
+    limit = limit_query(request, most=MAX_READS)
+    service = node_of(request).holds
     source = request.client.host if request.client else None
-    try:
-        page = await asyncio.to_thread(
-            lambda: service.reads(
-                hold_id,
-                actor=principal,
-                purpose=params.get("purpose", ""),
-                case=params.get("case", ""),
-                reason=params.get("reason", ""),
-                source=source,
-                limit=limit,
-            )
-        )
-    except HoldError as exc:
-        return refusal_response(exc)
+    _, page = await as_caller(
+        request,
+        lambda principal: service.reads(
+            hold_id,
+            actor=principal,
+            purpose=params.get("purpose", ""),
+            case=params.get("case", ""),
+            reason=params.get("reason", ""),
+            source=source,
+            limit=limit,
+        ),
+    )
     reads = [HeldReadOut.of(r) for r in page.reads]
     return json_response(
         HeldReadPage(

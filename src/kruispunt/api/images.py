@@ -20,8 +20,10 @@ from starlette.responses import Response
 from kruispunt.access.policy import ROLE_PURPOSES
 from kruispunt.access.principals import Role
 from kruispunt.api import schema
-from kruispunt.api.errors import error_response, json_response, refusal_response
-from kruispunt.api.guard import caller, camera, people
+from kruispunt.api.bodies import JsonBodies, from_us, to_us
+from kruispunt.api.errors import error_response, json_response, refuses
+from kruispunt.api.guard import camera, people
+from kruispunt.api.records import as_caller, node_of
 from kruispunt.errors import Refused
 from kruispunt.images.service import FORMATS, LINKERS, ImageRecord, ImageService
 from kruispunt.ingest.service import IngestError, IngestService
@@ -30,7 +32,6 @@ from kruispunt.ingest.wire import ErrorOut
 router = APIRouter(tags=["images"])
 
 MAX_BODY = 65_536
-EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _ORDER = list(Role)
 _VIEWERS = sorted(ROLE_PURPOSES, key=_ORDER.index)
 _LINKERS = sorted(LINKERS, key=_ORDER.index)
@@ -73,24 +74,15 @@ class ImageRead(msgspec.Struct, frozen=True, kw_only=True):
 SCHEMAS = (ImageStored, ImageCaseIn, ImageRead)
 """Bodies named in this router's OpenAPI; the app adds them to its components."""
 
-_case_decoder = msgspec.json.Decoder(ImageCaseIn)
+_bodies = JsonBodies(code="invalid_body", limit=MAX_BODY)
 _AUTH = (ErrorOut, "No or unknown token")
-
-
-def _time(us: int) -> dt.datetime:
-    return EPOCH + dt.timedelta(microseconds=us)
-
-
-def _service(request: Request) -> ImageService:
-    service: ImageService = request.app.state.node.images
-    return service
 
 
 def _image_read(service: ImageService, r: ImageRecord) -> ImageRead:
     return ImageRead(
         id=r.id, camera_id=r.camera_id, read_id=r.read_id, zone_id=r.zone_id,
-        captured_at=_time(r.captured_us), content_type=r.content_type, size=r.size,
-        sha256=r.sha256, case=r.case, keep_until=_time(r.keep_until_us(service.profile)),
+        captured_at=from_us(r.captured_us), content_type=r.content_type, size=r.size,
+        sha256=r.sha256, case=r.case, keep_until=from_us(r.keep_until_us(service.profile)),
     )  # fmt: skip
 
 
@@ -105,7 +97,7 @@ def captured_us(raw: str) -> int | None:
         return None
     if moment.tzinfo is None:
         return None
-    return (moment - EPOCH) // dt.timedelta(microseconds=1)
+    return to_us(moment)
 
 
 async def _read_body(request: Request, limit: int) -> bytes | None:
@@ -151,13 +143,14 @@ async def _read_body(request: Request, limit: int) -> bytes | None:
     ),
 )
 @camera()
+@refuses(Refused)
 async def upload_image(request: Request) -> Response:
     ingest: IngestService = request.app.state.node.ingest
     try:
         camera_id = ingest.authenticate(request.headers.get("authorization"))
     except IngestError as exc:
         return error_response(exc.status, exc.code, exc.message)
-    service = _service(request)
+    service = node_of(request).images
     headers, params = request.headers, request.query_params
     read_id = headers.get("x-read-id") or params.get("read_id") or ""
     raw_time = headers.get("x-captured-at") or params.get("captured_at") or ""
@@ -171,15 +164,12 @@ async def upload_image(request: Request) -> Response:
     if body is None:
         return error_response(413, "image_too_large", f"at most {service.max_bytes} bytes")
     content_type = headers.get("content-type", "")
-    try:
-        record, duplicate = await asyncio.to_thread(
-            service.put, camera_id, read_id, at, body, content_type
-        )
-    except Refused as exc:
-        return refusal_response(exc)
+    record, duplicate = await asyncio.to_thread(
+        service.put, camera_id, read_id, at, body, content_type
+    )
     stored = ImageStored(
         id=record.id, duplicate=duplicate,
-        keep_until=_time(record.keep_until_us(service.profile)),
+        keep_until=from_us(record.keep_until_us(service.profile)),
     )  # fmt: skip
     return json_response(stored, 200 if duplicate else 201)
 
@@ -205,27 +195,23 @@ def _image_responses() -> dict[int | str, dict[str, Any]]:
     responses=_image_responses(),
 )
 @people(*_VIEWERS)
+@refuses(Refused)
 async def view_image(image_id: str, request: Request) -> Response:
-    principal = caller(request)
-    if isinstance(principal, Response):
-        return principal
     params = request.query_params
-    service = _service(request)
+    service = node_of(request).images
     source = request.client.host if request.client else None
-    try:
-        view = await asyncio.to_thread(
-            lambda: service.view(
-                image_id,
-                principal,
-                purpose=params.get("purpose", ""),
-                case=params.get("case", ""),
-                reason=params.get("reason", ""),
-                source=source,
-                approval_id=params.get("approval_id") or None,
-            )
-        )
-    except Refused as exc:
-        return refusal_response(exc)
+    _, view = await as_caller(
+        request,
+        lambda principal: service.view(
+            image_id,
+            principal,
+            purpose=params.get("purpose", ""),
+            case=params.get("case", ""),
+            reason=params.get("reason", ""),
+            source=source,
+            approval_id=params.get("approval_id") or None,
+        ),
+    )
     return Response(
         view.data,
         media_type=view.image.content_type,
@@ -249,24 +235,17 @@ async def view_image(image_id: str, request: Request) -> Response:
     ),
 )
 @people(*_LINKERS)
+@refuses(Refused)
 async def link_image(image_id: str, request: Request) -> Response:
-    principal = caller(request)
-    if isinstance(principal, Response):
-        return principal
     raw = await request.body()
-    if len(raw) > MAX_BODY:
+    if len(raw) > MAX_BODY:  # too large is a 413 here, not the 400 of a bad body
         return error_response(413, "body_too_large", "request body too large")
-    try:
-        body = _case_decoder.decode(raw)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        return error_response(400, "invalid_body", str(exc))
-    service = _service(request)
-    try:
-        record = await asyncio.to_thread(
-            lambda: service.link_case(
-                image_id, case=body.case, reason=body.reason, principal=principal
-            )
-        )
-    except Refused as exc:
-        return refusal_response(exc)
+    body = _bodies.decode(raw, ImageCaseIn)
+    service = node_of(request).images
+    _, record = await as_caller(
+        request,
+        lambda principal: service.link_case(
+            image_id, case=body.case, reason=body.reason, principal=principal
+        ),
+    )
     return json_response(_image_read(service, record))

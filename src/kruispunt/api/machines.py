@@ -6,25 +6,24 @@ opens to a machine: ``kruispunt.api.guard.MACHINE_ROUTES``.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated
 
 import msgspec
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from kruispunt.access.machines import MachineToken, MachineTokenError, MachineTokenService, Scope
+from kruispunt.access.machines import MachineToken, MachineTokenError, Scope
 from kruispunt.api import schema
-from kruispunt.api.errors import error_response, json_response, refusal_response
-from kruispunt.api.guard import MACHINE_ROUTES, admin, caller
+from kruispunt.api.bodies import JsonBodies, Time, from_us, opt_from_us, to_us
+from kruispunt.api.errors import json_response, refuses
+from kruispunt.api.guard import MACHINE_ROUTES, admin
+from kruispunt.api.records import as_caller, decide, node_of
 from kruispunt.ingest.wire import ErrorOut
 
 router = APIRouter(tags=["machine tokens"])
 
 MAX_BODY = 16_384
-EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-Time = Annotated[dt.datetime, msgspec.Meta(tz=True, description="ISO 8601 with a UTC offset.")]
 
 
 class MachineTokenIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -60,9 +59,9 @@ class MachineTokenRead(msgspec.Struct, frozen=True, kw_only=True):
     def of(cls, t: MachineToken, now_us: int) -> MachineTokenRead:
         return cls(
             id=t.id, name=t.name, zone_id=t.zone_id, scopes=t.scopes, status=t.status_at(now_us),
-            expires_at=_time(t.expires_us), created_by=t.created_by,
-            created_at=_time(t.created_us), last_used_at=_opt_time(t.last_used_us),
-            revoked_by=t.revoked_by, revoked_at=_opt_time(t.revoked_us),
+            expires_at=from_us(t.expires_us), created_by=t.created_by,
+            created_at=from_us(t.created_us), last_used_at=opt_from_us(t.last_used_us),
+            revoked_by=t.revoked_by, revoked_at=opt_from_us(t.revoked_us),
             revoke_reason=t.revoke_reason, note=t.note,
         )  # fmt: skip
 
@@ -82,40 +81,12 @@ class ScopeRead(msgspec.Struct, frozen=True, kw_only=True):
 
 SCHEMAS = (MachineTokenIn, RevokeIn, MachineTokenRead, MachineTokenCreated, ScopeRead)
 
-_in_decoder = msgspec.json.Decoder(MachineTokenIn)
-_revoke_decoder = msgspec.json.Decoder(RevokeIn)
+_TOO_LARGE = f"at most {MAX_BODY} bytes"
+_bodies = JsonBodies(code="invalid_machine_token", limit=MAX_BODY, too_large=_TOO_LARGE)
+_revoke_bodies = JsonBodies(code="invalid_body", limit=MAX_BODY, too_large=_TOO_LARGE)
 _AUTH = (ErrorOut, "No or unknown token")
 _ADMIN = (ErrorOut, "Not an admin")
 _UNKNOWN = (ErrorOut, "`unknown_machine_token`")
-
-
-def _time(us: int) -> dt.datetime:
-    return EPOCH + dt.timedelta(microseconds=us)
-
-
-def _opt_time(us: int | None) -> dt.datetime | None:
-    return None if us is None else _time(us)
-
-
-def _us(t: dt.datetime) -> int:
-    return (t - EPOCH) // dt.timedelta(microseconds=1)
-
-
-def _service(request: Request) -> MachineTokenService:
-    service: MachineTokenService = request.app.state.node.machines
-    return service
-
-
-async def _decode(request: Request, decoder: msgspec.json.Decoder[Any], empty: Any) -> Any:
-    raw = await request.body()
-    if len(raw) > MAX_BODY:
-        raise ValueError(f"at most {MAX_BODY} bytes")
-    if not raw.strip() and empty is not None:
-        return empty
-    try:
-        return decoder.decode(raw)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        raise ValueError(str(exc)) from None
 
 
 @router.post(
@@ -129,22 +100,16 @@ async def _decode(request: Request, decoder: msgspec.json.Decoder[Any], empty: A
     ),
 )  # fmt: skip
 @admin()
+@refuses(MachineTokenError)
 async def create_machine_token(request: Request) -> Response:
-    actor = caller(request)
-    if isinstance(actor, Response):
-        return actor
-    try:
-        body: MachineTokenIn = await _decode(request, _in_decoder, None)
-    except ValueError as exc:
-        return error_response(400, "invalid_machine_token", str(exc))
-    service = _service(request)
-    try:
-        token, secret = await asyncio.to_thread(
-            lambda: service.create(name=body.name, zone_id=body.zone_id, scopes=body.scopes,
-                                   expires_us=_us(body.expires_at), actor=actor, note=body.note)
-        )  # fmt: skip
-    except MachineTokenError as exc:
-        return refusal_response(exc)
+    body = await _bodies.read(request, MachineTokenIn)
+    service = node_of(request).machines
+    _, (token, secret) = await as_caller(
+        request,
+        lambda actor: service.create(name=body.name, zone_id=body.zone_id, scopes=body.scopes,
+                                     expires_us=to_us(body.expires_at), actor=actor,
+                                     note=body.note),
+    )  # fmt: skip
     read = MachineTokenRead.of(token, service.now())
     return json_response(MachineTokenCreated(token=secret, machine_token=read), 201)
 
@@ -155,12 +120,10 @@ async def create_machine_token(request: Request) -> Response:
     responses=schema.responses({200: (list[MachineTokenRead], "Tokens"), 401: _AUTH, 403: _ADMIN}),
 )
 @admin()
+@refuses()
 async def list_machine_tokens(request: Request) -> Response:
-    actor = caller(request)
-    if isinstance(actor, Response):
-        return actor
-    service = _service(request)
-    tokens = await asyncio.to_thread(service.list, actor=actor)
+    service = node_of(request).machines
+    _, tokens = await as_caller(request, lambda actor: service.list(actor=actor))
     now = service.now()
     return json_response([MachineTokenRead.of(t, now) for t in tokens])
 
@@ -187,15 +150,10 @@ async def list_scopes(request: Request) -> Response:
     ),
 )
 @admin()
+@refuses(MachineTokenError)
 async def get_machine_token(token_id: str, request: Request) -> Response:
-    actor = caller(request)
-    if isinstance(actor, Response):
-        return actor
-    service = _service(request)
-    try:
-        token = await asyncio.to_thread(service.get, token_id, actor=actor)
-    except MachineTokenError as exc:
-        return refusal_response(exc)
+    service = node_of(request).machines
+    _, token = await as_caller(request, lambda actor: service.get(token_id, actor=actor))
     return json_response(MachineTokenRead.of(token, service.now()))
 
 
@@ -209,19 +167,13 @@ async def get_machine_token(token_id: str, request: Request) -> Response:
     ),
 )  # fmt: skip
 @admin()
+@refuses(MachineTokenError)
 async def revoke_machine_token(token_id: str, request: Request) -> Response:
-    actor = caller(request)
-    if isinstance(actor, Response):
-        return actor
-    try:
-        body: RevokeIn = await _decode(request, _revoke_decoder, RevokeIn())
-    except ValueError as exc:
-        return error_response(400, "invalid_body", str(exc))
-    service = _service(request)
-    try:
-        token = await asyncio.to_thread(
-            lambda: service.revoke(token_id, actor=actor, reason=body.reason)
-        )
-    except MachineTokenError as exc:
-        return refusal_response(exc)
+    service = node_of(request).machines
+    _, token = await decide(
+        request,
+        _revoke_bodies,
+        RevokeIn,
+        lambda actor, body: service.revoke(token_id, actor=actor, reason=body.reason),
+    )
     return json_response(MachineTokenRead.of(token, service.now()))

@@ -8,7 +8,6 @@ header. They are sent with ``Cache-Control: no-store`` and no referrer.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Literal
 
 from fastapi import APIRouter, Request
@@ -16,12 +15,12 @@ from starlette.responses import HTMLResponse, Response
 
 from kruispunt import __version__
 from kruispunt.api import schema
-from kruispunt.api.errors import json_response, refusal_response
-from kruispunt.api.guard import caller, people, public
+from kruispunt.api.errors import json_response, refuses
+from kruispunt.api.guard import people, public
+from kruispunt.api.records import as_caller, node_of
 from kruispunt.api.web import CSP, templates
 from kruispunt.errors import Refused
 from kruispunt.ingest.wire import ErrorOut
-from kruispunt.node import Node
 from kruispunt.oversight import html
 from kruispunt.oversight.abuse import AbuseReport
 from kruispunt.oversight.service import READERS, Kind, OversightService
@@ -47,42 +46,44 @@ _ERRORS = {
 }
 
 
-def _node(request: Request) -> Node:
-    node: Node = request.app.state.node
-    return node
-
-
 def _service(request: Request) -> OversightService:
-    return OversightService.of(_node(request))
+    return OversightService.of(node_of(request))
 
 
 def _zone_names(request: Request) -> dict[str, str]:
-    return {z.id: z.name for z in _node(request).zones}
+    return {z.id: z.name for z in node_of(request).zones}
 
 
 async def _report(
     request: Request, kind: Kind, fmt: Literal["json", "html"]
-) -> TransparencyReport | AbuseReport | Response:
-    principal = caller(request)
-    if isinstance(principal, Response):
-        return principal
+) -> TransparencyReport | AbuseReport:
     params = request.query_params
     service = _service(request)
     build = service.transparency if kind is Kind.TRANSPARENCY else service.abuse
     client = request.client.host if request.client else None
-    try:
-        return await asyncio.to_thread(
-            lambda: build(
-                principal,
-                since=params.get("since") or None,
-                until=params.get("until") or None,
-                zone=params.get("zone") or None,
-                fmt=fmt,
-                source_of_request=client,
-            )
-        )
-    except Refused as exc:
-        return refusal_response(exc)
+    _, report = await as_caller(
+        request,
+        lambda principal: build(
+            principal,
+            since=params.get("since") or None,
+            until=params.get("until") or None,
+            zone=params.get("zone") or None,
+            fmt=fmt,
+            source_of_request=client,
+        ),
+    )
+    return report
+
+
+async def _page(request: Request, kind: Kind) -> Response:
+    """The report as a printable page."""
+    report = await _report(request, kind, "html")
+    names = _zone_names(request)
+    if isinstance(report, TransparencyReport):
+        page = html.render_transparency(report, zone_names=names, static="../static/")
+    else:
+        page = html.render_abuse(report, zone_names=names, static="../static/")
+    return HTMLResponse(page, headers=PAGE_HEADERS)
 
 
 @router.get(
@@ -92,9 +93,9 @@ async def _report(
     responses=schema.responses({200: (TransparencyReport, "The report"), **_ERRORS}),
 )
 @people(*TRANSPARENCY_READERS)
+@refuses(Refused)
 async def transparency_json(request: Request) -> Response:
-    report = await _report(request, Kind.TRANSPARENCY, "json")
-    return report if isinstance(report, Response) else json_response(report)
+    return json_response(await _report(request, Kind.TRANSPARENCY, "json"))
 
 
 @router.get(
@@ -105,37 +106,29 @@ async def transparency_json(request: Request) -> Response:
     responses=schema.responses({200: (AbuseReport, "The report"), **_ERRORS}),
 )
 @people(*ABUSE_READERS)
+@refuses(Refused)
 async def abuse_json(request: Request) -> Response:
-    report = await _report(request, Kind.ABUSE, "json")
-    return report if isinstance(report, Response) else json_response(report)
+    return json_response(await _report(request, Kind.ABUSE, "json"))
 
 
 @router.get("/reports/transparency", include_in_schema=False)
 @people(*TRANSPARENCY_READERS)
+@refuses(Refused)
 async def transparency_page(request: Request) -> Response:
-    report = await _report(request, Kind.TRANSPARENCY, "html")
-    if isinstance(report, Response):
-        return report
-    assert isinstance(report, TransparencyReport)
-    page = html.render_transparency(report, zone_names=_zone_names(request), static="../static/")
-    return HTMLResponse(page, headers=PAGE_HEADERS)
+    return await _page(request, Kind.TRANSPARENCY)
 
 
 @router.get("/reports/abuse", include_in_schema=False)
 @people(*ABUSE_READERS)
+@refuses(Refused)
 async def abuse_page(request: Request) -> Response:
-    report = await _report(request, Kind.ABUSE, "html")
-    if isinstance(report, Response):
-        return report
-    assert isinstance(report, AbuseReport)
-    page = html.render_abuse(report, zone_names=_zone_names(request), static="../static/")
-    return HTMLResponse(page, headers=PAGE_HEADERS)
+    return await _page(request, Kind.ABUSE)
 
 
 @router.get("/reports", include_in_schema=False)
 @public("the form that asks for a report: no figures, no data")
 def reports_form(request: Request) -> HTMLResponse:
-    node = _node(request)
+    node = node_of(request)
     page = (
         templates()
         .get_template("reports.html")

@@ -22,8 +22,10 @@ from starlette.responses import Response
 from kruispunt.access.policy import PolicyRefused
 from kruispunt.access.principals import Role
 from kruispunt.api import schema
-from kruispunt.api.errors import json_response
+from kruispunt.api.bodies import JsonBodies
+from kruispunt.api.errors import RequestRefused, json_response, refusal_response
 from kruispunt.api.guard import caller, people
+from kruispunt.api.records import node_of
 from kruispunt.ingest.wire import ErrorOut
 from kruispunt.search.errors import SearchInvalid, SearchTooBroad
 from kruispunt.search.models import (
@@ -47,6 +49,7 @@ SEARCHERS = (Role.INVESTIGATOR, Role.ANALYST, Role.OPERATOR, Role.TRAFFIC_OFFICE
 MAX_BODY = 262_144
 T = TypeVar("T")
 MEDIA = {"csv": "text/csv; charset=utf-8", "geojson": "application/geo+json"}
+_bodies = JsonBodies(code="invalid_search", limit=MAX_BODY)
 _AUTH = (ErrorOut, "No or unknown token")
 _ERRORS: dict[int, tuple[Any, str]] = {
     400: (ErrorOut, "A malformed search (`invalid_search`, `invalid_pattern`, `invalid_area`, "
@@ -64,11 +67,6 @@ def _responses(ok: tuple[Any, str]) -> dict[int | str, dict[str, Any]]:
     return schema.responses({200: ok, **_ERRORS})
 
 
-def _service(request: Request) -> SearchService:
-    service: SearchService = request.app.state.node.search
-    return service
-
-
 def _source(request: Request) -> str | None:
     return request.client.host if request.client else None
 
@@ -76,17 +74,6 @@ def _source(request: Request) -> str | None:
 def _error(status: int, code: str, message: str, detail: dict[str, Any]) -> Response:
     body = {**detail, "code": code, "message": message}
     return json_response({"error": body}, status)
-
-
-async def _body(request: Request, kind: type[T], raw: bytes | None) -> T:
-    if raw is None:
-        raw = await request.body()
-    if len(raw) > MAX_BODY:
-        raise SearchInvalid("request body too large", "invalid_search")
-    try:
-        return msgspec.json.decode(raw, type=kind)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        raise SearchInvalid(str(exc), "invalid_search") from None
 
 
 async def _run(
@@ -98,11 +85,11 @@ async def _run(
     if isinstance(principal, Response):
         return principal
     try:
-        body = await _body(request, kind, raw)
+        body = _bodies.decode(await request.body() if raw is None else raw, kind)
         result = await asyncio.to_thread(work, principal, body, source=_source(request))
-    except PolicyRefused as exc:
-        return _error(exc.status, exc.code, exc.message, exc.detail)
-    except (SearchInvalid, SearchTooBroad) as exc:
+    except RequestRefused as exc:
+        return refusal_response(exc)
+    except (PolicyRefused, SearchInvalid, SearchTooBroad) as exc:
         return _error(exc.status, exc.code, exc.message, exc.detail)
     if isinstance(result, Response):
         return result
@@ -117,7 +104,7 @@ async def _run(
 )
 @people(*SEARCHERS)
 async def search_plates(request: Request) -> Response:
-    return await _run(request, PlateSearchIn, _service(request).plates)
+    return await _run(request, PlateSearchIn, node_of(request).search.plates)
 
 
 @router.post(
@@ -128,7 +115,7 @@ async def search_plates(request: Request) -> Response:
 )
 @people(*SEARCHERS)
 async def search_place_time(request: Request) -> Response:
-    return await _run(request, PlaceTimeIn, _service(request).place_time)
+    return await _run(request, PlaceTimeIn, node_of(request).search.place_time)
 
 
 @router.post(
@@ -139,7 +126,7 @@ async def search_place_time(request: Request) -> Response:
 )
 @people(*SEARCHERS)
 async def search_multi_site(request: Request) -> Response:
-    return await _run(request, MultiSiteIn, _service(request).multi_site)
+    return await _run(request, MultiSiteIn, node_of(request).search.multi_site)
 
 
 @router.post(
@@ -150,7 +137,7 @@ async def search_multi_site(request: Request) -> Response:
 )
 @people(*SEARCHERS)
 async def search_convoy(request: Request) -> Response:
-    return await _run(request, ConvoyIn, _service(request).convoy)
+    return await _run(request, ConvoyIn, node_of(request).search.convoy)
 
 
 @router.post(
@@ -161,19 +148,24 @@ async def search_convoy(request: Request) -> Response:
 )
 @people(*SEARCHERS)
 async def search_journey(request: Request) -> Response:
-    return await _run(request, JourneyIn, _service(request).journey)
+    return await _run(request, JourneyIn, node_of(request).search.journey)
 
 
 # -- exports --------------------------------------------------------------------------------
+def _download(
+    data: bytes, media_type: str, stem: str, extension: str, headers: dict[str, str] | None = None
+) -> Response:
+    """A file to save, named ``<stem>-<UTC time>.<extension>``."""
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    disposition = {"Content-Disposition": f'attachment; filename="{stem}-{stamp}.{extension}"'}
+    return Response(data, media_type=media_type, headers={**disposition, **(headers or {})})
+
+
 def _export_work(service: SearchService, fmt: str) -> Callable[..., Response]:
     def work(principal: Any, body: PlateSearchIn, *, source: str | None) -> Response:
         data, truncated = service.export(principal, body, fmt, source=source)
-        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-        return Response(
-            data, media_type=MEDIA[fmt],
-            headers={"Content-Disposition": f'attachment; filename="kruispunt-{stamp}.{fmt}"',
-                     "X-Kruispunt-Truncated": "true" if truncated else "false"},
-        )  # fmt: skip
+        truncation = {"X-Kruispunt-Truncated": "true" if truncated else "false"}
+        return _download(data, MEDIA[fmt], "kruispunt", fmt, truncation)
 
     return work
 
@@ -213,7 +205,7 @@ async def _export(request: Request, *, from_query: bool) -> Response:
     if isinstance(fmt, Response):
         return fmt
     raw = _query_body(request) if from_query else None
-    return await _run(request, PlateSearchIn, _export_work(_service(request), fmt), raw)
+    return await _run(request, PlateSearchIn, _export_work(node_of(request).search, fmt), raw)
 
 
 @router.post(
@@ -246,15 +238,10 @@ async def export_plates_get(request: Request) -> Response:
 )
 @people(*SEARCHERS)
 async def export_evidence(request: Request) -> Response:
-    service = _service(request)
+    service = node_of(request).search
 
     def work(principal: Any, body: EvidenceIn, *, source: str | None) -> Response:
         data = service.evidence(principal, body, source=source)
-        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-        return Response(
-            data, media_type="application/zip",
-            headers={"Content-Disposition":
-                     f'attachment; filename="kruispunt-evidence-{stamp}.zip"'},
-        )  # fmt: skip
+        return _download(data, "application/zip", "kruispunt-evidence", "zip")
 
     return await _run(request, EvidenceIn, work)
