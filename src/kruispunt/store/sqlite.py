@@ -223,6 +223,25 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE INDEX ix_audit_at ON audit_log (at_us);
     """,
+    # 11: traffic enforcement: offence records (section control, LEZ) and LEZ permits
+    #     (registrations, exemptions, day passes)
+    """
+    CREATE TABLE IF NOT EXISTS offences (
+        id TEXT PRIMARY KEY, module TEXT NOT NULL, category TEXT NOT NULL, plate TEXT NOT NULL,
+        country TEXT, day TEXT NOT NULL, occurred_us INTEGER NOT NULL, zone_id TEXT NOT NULL,
+        status TEXT NOT NULL, created_us INTEGER NOT NULL, updated_us INTEGER NOT NULL,
+        doc BLOB NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS ix_offences_module_day ON offences (module, day);
+    CREATE INDEX IF NOT EXISTS ix_offences_plate ON offences (module, plate, day);
+    CREATE INDEX IF NOT EXISTS ix_offences_occurred ON offences (occurred_us);
+    CREATE TABLE IF NOT EXISTS lez_permits (
+        id TEXT PRIMARY KEY, plate TEXT NOT NULL, country TEXT, kind TEXT NOT NULL,
+        valid_from_us INTEGER NOT NULL, valid_until_us INTEGER NOT NULL,
+        revoked_us INTEGER, created_us INTEGER NOT NULL, doc BLOB NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS ix_lez_permits_plate ON lez_permits (plate, valid_until_us);
+    """,
 )
 
 # Per schema version, what each existing day table gets (``{t}``: the table), in the same
