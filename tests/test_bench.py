@@ -6,6 +6,8 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -96,3 +98,40 @@ def test_bench_search_prints_the_contract_keys() -> None:
         assert size["exact_p50_ms"] <= size["exact_p95_ms"]
         assert size["convoy_companion_found"] is True  # the convoy query finds the plant
     assert result["sizes"][1]["disk_mb"] > result["sizes"][0]["disk_mb"]
+
+
+def _unregistered(tmp: Path, keys: tuple[str, ...]) -> str | None:
+    """Why a node cannot run these processors yet (None: it can)."""
+    from kruispunt.config import load_config
+    from kruispunt.node import Node
+
+    overrides: dict[str, dict[str, Any]] = {"store": {"url": f"sqlite:///{tmp}/probe.sqlite"},
+                 "processors": {"enabled": ["traffic_counts", *keys]}}  # fmt: skip
+    try:
+        Node(load_config(None, env={}, overrides=overrides))
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def test_bench_enforcement_prints_the_contract_keys(tmp_path: Path) -> None:
+    why = _unregistered(tmp_path, ("section_control", "lez"))
+    if why is not None:
+        pytest.skip(f"bench enforcement needs the section_control and lez processors: {why}")
+    out = subprocess.run(
+        [sys.executable, "-m", "kruispunt", "bench", "enforcement", "--json", "--reads", "6000",
+         "--density", "1500", "--runs", "1", "--clients", "8"],
+        capture_output=True, text=True, timeout=300, check=True,
+    )  # fmt: skip
+    result = json.loads(out.stdout)
+    for key in ("reads_per_s", "baseline_reads_per_s", "ratio", "bytes_per_open_passage",
+                "peak_rss_mb", "processed_per_s"):  # fmt: skip
+        assert isinstance(result[key], int | float) and result[key] > 0, key
+    assert result["ratio"] == pytest.approx(
+        result["reads_per_s"] / result["baseline_reads_per_s"], abs=0.01
+    )
+    assert result["cost_pct"] == pytest.approx((1 - result["ratio"]) * 100, abs=0.2)
+    assert result["meets_target"] == (result["cost_pct"] < result["target_cost_pct"])
+    assert {"section_control", "lez"} <= set(result["processors"])
+    assert not {"section_control", "lez"} & set(result["baseline_processors"])
+    assert result["reads_per_run"] == 6000 and result["offences"] >= 0

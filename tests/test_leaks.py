@@ -81,6 +81,16 @@ def _requests(now: int, ids: dict[str, str]) -> dict[tuple[str, str], dict[str, 
         ("GET", "/api/v1/reports/abuse"): {},
         ("GET", "/reports/transparency"): {},
         ("GET", "/reports/abuse"): {},
+        ("GET", "/api/v1/offences"): {"params": {"zone": B, "module": "section_control"}},
+        ("GET", "/api/v1/offences/export"): {"params": {"zone": B, "format": "json"}},
+        ("GET", "/api/v1/offences/stats"): {"params": {"module": "section_control"}},
+        ("POST", "/api/v1/offences/{offence_id}/status"): {
+            "json": {"status": "cancelled", "note": "not ours"}
+        },
+        ("POST", "/api/v1/lez/permits"): {
+            "json": {"kind": "day_pass", "plate": SECRET, "country": "BE", "day": iso(now)[:10]}
+        },
+        ("GET", "/api/v1/lez/permits"): {"params": {"plate": SECRET}},
     }
 
 
@@ -125,10 +135,32 @@ def world(node: Node) -> Iterator[dict[str, str]]:
     image, _dup = node.images.put(
         "pz5352-c001", "zzq-secret-0", reads[0].captured_us, jpeg, "image/jpeg"
     )
+    offence = _secret_offence(node, reads[0])
     yield {
         "list": "b-secret", "entry": entry.id, "hit": hits[0].id, "camera": "pz5352-c001",
-        "image": image.id, "user": "inv-b", "subject": "x",
+        "image": image.id, "user": "inv-b", "subject": "x", "offence": offence,
     }  # fmt: skip
+
+
+def _secret_offence(node: Node, read: Read) -> str:
+    """A section-control offence of B's vehicle on B's camera (police business of B)."""
+    from kruispunt.enforcement.offences import Offence, OffenceCategory, OffenceStore
+    from kruispunt.store.sql import SqlStore
+
+    offence = Offence(
+        id="o-zzq-secret", module="section_control", category=OffenceCategory.SPEEDING,
+        plate=read.plate, country="BE", day=iso(read.captured_us)[:10],
+        occurred_us=read.captured_us, created_us=read.captured_us, zone_id=B,
+        camera_ids=(read.camera_id,), evidence={"exit": {"read_id": read.read_id}},
+    )  # fmt: skip
+
+    def insert(store: ReadStore) -> None:
+        assert isinstance(store, SqlStore)
+        with store.transaction() as conn:
+            OffenceStore.insert(conn, [offence])
+
+    node.writer.call(insert).result()
+    return offence.id
 
 
 def _leaks(resp: httpx.Response, request: dict[str, Any]) -> bool:
@@ -183,6 +215,14 @@ async def test_no_role_of_another_zone_sees_the_secret_by_any_route(
     for key in [("POST", "/api/v1/search/plates"), ("POST", "/api/v1/search/place-time")]:
         resp = await client.request(key[0], key[1], headers=headers, **requests[key])
         assert resp.status_code == 200 and _leaks(resp, requests[key]), (key, resp.text[:300])
+    # ... and B's traffic officer B's offence (its plate, its read in the evidence).
+    officer_b = node.users.create(
+        User(id="officer-b", name="officer b", zone_id=B, role=Role.TRAFFIC_OFFICER), actor=None
+    )
+    key = ("GET", "/api/v1/offences/export")
+    resp = await client.get(key[1], headers={"Authorization": f"Bearer {officer_b}"},
+                            **requests[key])  # fmt: skip
+    assert resp.status_code == 200 and _leaks(resp, requests[key]), resp.text[:300]
 
 
 # Writes that carry no personal data of another zone to return (sign-in, tokens, admin

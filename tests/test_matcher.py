@@ -111,6 +111,16 @@ def test_an_exact_match_is_a_hit_with_a_deterministic_id(sqlite: SqlStore) -> No
     assert (hit.plate_read, hit.confidence, hit.image_ref) == ("1ABC123", 0.9, "img/r1.jpg")
 
 
+def test_a_camera_registered_only_for_the_lez_feeds_no_police_hotlist(sqlite: SqlStore) -> None:
+    hotlists = FakeHotlists([make_list()], [make_entry()])
+    police = {"pz5352-c001": False, "pz5364-c001": True}  # the first: a city's LEZ camera
+    m = HotlistMatcher(hotlists.index, hotlists, HitStore(sqlite), [].append, clock=lambda: T0,
+                       for_police=police.__getitem__)  # fmt: skip
+    assert m.process([make_read(seq=7)]) == []
+    (hit,) = m.process([make_read(seq=8, camera_id="pz5364-c001", zone_id="pz5364")])
+    assert hit.camera_id == "pz5364-c001"
+
+
 def test_a_confusable_read_is_a_possible_hit(sqlite: SqlStore) -> None:
     hotlists = FakeHotlists([make_list()], [make_entry(plate="1ABC123")])
     (hit,) = matcher(hotlists, sqlite).process([make_read(plate="IABC1Z3")])

@@ -370,6 +370,34 @@ def bench_policy(
     print(json.dumps(result, indent=None if as_json else 2))
 
 
+@bench_app.command("enforcement")
+def bench_enforcement(
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    reads: Annotated[int, typer.Option(help="Reads sent end to end per run and side.")] = 200_000,
+    density: Annotated[
+        float,
+        typer.Option(
+            help="Reads a second the simulated traffic is drawn at (near the node's rate: "
+            "passages then last as long as simulated)."
+        ),
+    ] = 20_000.0,
+    batch: Annotated[int, typer.Option(help="Most reads in one camera's batch.")] = 1000,
+    clients: Annotated[int, typer.Option(help="Concurrent camera connections.")] = 32,
+    runs: Annotated[int, typer.Option(help="Runs (each: with and without); medians.")] = 3,
+    tick_s: Annotated[
+        float, typer.Option(help="Seconds of simulated traffic per round of camera batches.")
+    ] = 1.0,
+) -> None:
+    """What section control and the LEZ (with the registries' fakes) cost the end-to-end
+    ingest: the same traffic with and without them, and the memory of a vehicle in transit."""
+    from kruispunt.bench.enforcement import run_enforcement_bench
+
+    result = run_enforcement_bench(
+        reads=reads, density=density, batch=batch, clients=clients, runs=runs, tick_s=tick_s
+    )
+    print(json.dumps(result, indent=None if as_json else 2))
+
+
 @bench_app.command("search")
 def bench_search(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,

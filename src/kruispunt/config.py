@@ -6,6 +6,7 @@ Sources, later ones winning: defaults, a TOML/JSON file, then environment variab
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import tomllib
@@ -20,6 +21,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+from kruispunt.registries.settings import RegistriesConfig
 
 
 class Strict(BaseModel):
@@ -485,6 +488,148 @@ class SearchConfig(Strict):
     )
 
 
+class EnforcementConfig(Strict):
+    """Offence records (``kruispunt.enforcement``): who reads the LEZ's, what one answer holds."""
+
+    lez_zone_id: str = Field(
+        "pz5345",
+        min_length=1,
+        max_length=64,
+        description="The zone whose traffic officers and zone chief handle the LEZ's offences "
+        "(the city's business; the Antwerp city zone).",
+    )
+    list_max: int = Field(1000, ge=1, le=10_000, description="Offences per page at most.")
+    export_max: int = Field(
+        10_000, ge=1, le=1_000_000, description="Offences in one CSV or JSON export."
+    )
+    default_days: int = Field(30, ge=1, le=400, description="A dashboard's period when none given.")
+    max_days: int = Field(400, ge=1, le=3660, description="Longest period of one dashboard.")
+    top: int = Field(10, ge=1, le=100, description="Rows of a dashboard's top tables.")
+
+
+class LezFine(Strict):
+    since: dt.date = Field(description="First (local) day of an offence these amounts apply to.")
+    amounts_eur: tuple[int, ...] = Field(
+        min_length=1,
+        description="The first fine, then each repeat within lez.repeat_window_days (the last "
+        "amount for every further repeat).",
+    )
+
+    @field_validator("amounts_eur")
+    @classmethod
+    def _positive(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if any(a < 1 or a > 100_000 for a in value):
+            raise ValueError("amounts from 1 to 100000 euro")
+        return value
+
+
+class LezConfig(Strict):
+    """The low-emission zone (``kruispunt.enforcement.lez``): its rules, what a refused entry
+    costs, and how long the reads of compliant vehicles live. The city zone is
+    ``enforcement.lez_zone_id``; the processor runs when ``processors.enabled`` has "lez"."""
+
+    rules_file: Path | None = Field(
+        None,
+        description="Admission rules (TOML); default: the packaged Antwerp rules "
+        "(kruispunt/data/lez_antwerp.toml).",
+    )
+    fines: tuple[LezFine, ...] = Field(
+        (
+            LezFine(since=dt.date(2017, 2, 1), amounts_eur=(125,)),
+            LezFine(since=dt.date(2018, 1, 1), amounts_eur=(150, 250, 350)),
+        ),
+        min_length=1,
+        description="Fine amounts from a date on (Antwerp: 125 euro in 2017, 150 from 2018; "
+        "repeat offences cost more).",
+    )
+    first_offence_warning: bool = Field(
+        True, description="A vehicle's first LEZ offence is answered by a warning, not a fine."
+    )
+    warnings_until: dt.date | None = Field(
+        dt.date(2017, 2, 28),
+        description="Every offence up to this local day is a warning (the LEZ's first month).",
+    )
+    repeat_window_days: int = Field(
+        365, ge=1, le=3660, description="Earlier fines this many days back make a repeat."
+    )
+    min_confidence: float = Field(
+        0.8, ge=0.0, le=1.0, description="Reads below this confidence are never decided on."
+    )
+    compliant_reads_delete_after_s: int = Field(
+        900,
+        ge=0,
+        le=72_000,
+        description="Reads of LEZ-only cameras whose vehicle was admitted (or is unknown) are "
+        "deleted this long after the decision (the law: within 24 hours).",
+    )
+    registry_retry_s: float = Field(
+        60.0,
+        gt=0,
+        le=86_400,
+        description="A read the registries could not answer waits this "
+        "long before it is asked again (never a fine on missing data).",
+    )
+    max_pending: int = Field(
+        100_000,
+        ge=1,
+        le=10_000_000,
+        description="Reads waiting for a registry; beyond this the processor pauses.",
+    )
+
+    @field_validator("fines")
+    @classmethod
+    def _ascending(cls, value: tuple[LezFine, ...]) -> tuple[LezFine, ...]:
+        days = [f.since for f in value]
+        if days != sorted(set(days)):
+            raise ValueError("fines: dates ascending, each once")
+        return value
+
+
+class SectionsConfig(Strict):
+    """Section (average-speed) control (``kruispunt.enforcement.section_control``)."""
+
+    file: Path | None = Field(
+        None,
+        description="TOML file of the sections (entry and exit cameras, length, limits) and "
+        "the margin rules per jurisdiction. Unset: the simulated province's sections "
+        "(kruispunt/data/sections.toml).",
+    )
+    max_clock_skew_s: float = Field(
+        1.0,
+        gt=0,
+        le=30,
+        description="A read from a camera whose clock is off by more than this is flagged and "
+        "not used (1 s of clock error over 1 km at 70 km/h is ~1.4 km/h).",
+    )
+    clock_samples: int = Field(
+        32,
+        ge=1,
+        le=10_000,
+        description="Clock estimate: a camera's skew is minus the least arrival delay "
+        "(received - captured) over its last this many reads.",
+    )
+    clock_min_samples: int = Field(
+        5, ge=1, le=10_000, description="Reads a camera needs before its clock counts as checked."
+    )
+    arrival_grace_s: float = Field(
+        120.0,
+        ge=0,
+        le=86_400,
+        description="An open passage is forgotten this long (node clock) after its section's "
+        "window: the time an exit read may take to reach the log.",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> SectionsConfig:
+        if self.clock_min_samples > self.clock_samples:
+            raise ValueError("clock_min_samples: at most clock_samples")
+        if self.file is not None:  # `config check` points at a bad sections file too
+            from kruispunt.enforcement.section_control import load_plan
+
+            load_plan(self.file)
+        return self
+
+
 class Config(Strict):
     store: StoreConfig = StoreConfig()
     ingest: IngestConfig = IngestConfig()
@@ -504,6 +649,10 @@ class Config(Strict):
     holds: HoldsConfig = HoldsConfig()
     oidc: OidcConfig = OidcConfig()
     search: SearchConfig = SearchConfig()
+    enforcement: EnforcementConfig = EnforcementConfig()
+    lez: LezConfig = LezConfig()
+    sections: SectionsConfig = SectionsConfig()
+    registries: RegistriesConfig = RegistriesConfig()
 
 
 class ConfigError(Exception):

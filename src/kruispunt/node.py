@@ -28,7 +28,11 @@ from kruispunt.bus.events import NodeEvents
 from kruispunt.bus.jetstream import JetStreamLog, PartitionWorker
 from kruispunt.config import Config, sqlite_path
 from kruispunt.domain.cameras import Camera
+from kruispunt.domain.cameras import Purpose as CameraPurpose
 from kruispunt.domain.zones import ZoneKind, network_zones
+from kruispunt.enforcement.lez import load_rules
+from kruispunt.enforcement.lez_processor import LezProcessor
+from kruispunt.enforcement.permits import PermitService
 from kruispunt.hits.service import HitService
 from kruispunt.hits.store import HitStore
 from kruispunt.hotlists.index import HotlistIndex
@@ -44,6 +48,7 @@ from kruispunt.pipeline import PartitionPipeline
 from kruispunt.processors.base import Processor, ProcessorRunner
 from kruispunt.processors.hotlist_matcher import HotlistMatcher
 from kruispunt.processors.traffic_counts import PROCESSORS
+from kruispunt.registries.service import build_registries
 from kruispunt.registry import CameraRegistry
 from kruispunt.retention import days_to_drop
 from kruispunt.search.service import SearchService
@@ -230,6 +235,11 @@ class Node:
             partner_ids=config.hotlists.partner_ids, plate_tokens=self.plate_tokens,
         )  # fmt: skip
         self.hit_store = HitStore(self.store)
+        # Vehicle, insurance and licence registers and the cross-border route, cached and
+        # audited (kruispunt.registries.service).
+        self.registries = build_registries(
+            config.registries, writer=self.writer, tokens=self.plate_tokens
+        )
         self.hits = HitService(
             store=self.store, writer=self.writer, hit_store=self.hit_store,
             hotlists=self.hotlists, network_zone_ids=self.network_zone_ids,
@@ -249,6 +259,12 @@ class Node:
         self.hits.on_hits.append(self.hub.publish)
         self.hits.on_hits.append(lambda _hits: self.webhook_dispatcher.notify())
         self.hits.on_update.append(self.hub.publish_update)
+        self.lez_rules = load_rules(config.lez.rules_file)
+        self.lez_permits = PermitService(
+            self.store, self.writer, rules=self.lez_rules,
+            zone_id=config.enforcement.lez_zone_id, clock=self.grants.now,
+            plate_tokens=self.plate_tokens,
+        )  # fmt: skip
         self.runners: list[ProcessorRunner] = []
         self.pipeline: PartitionPipeline | None = None
         self.partition_worker: PartitionWorker | None = None
@@ -293,17 +309,50 @@ class Node:
                 on_release=self.pipeline.forget,
             )  # fmt: skip
 
+    def _for_police(self, camera_id: str) -> bool:
+        """Whether a camera's reads may serve the police (its registered purposes)."""
+        camera = self.registry.get(camera_id)
+        return camera is None or CameraPurpose.POLICE in camera.purposes
+
     def _processor(self, key: str) -> Processor:
         if key == HotlistMatcher.type_key:
             return HotlistMatcher(
                 self.index, self.hotlists, self.hit_store, self.hits.publish,
                 late_after_us=self.config.hits.late_after_s * 1_000_000,
-                cursor_flush_s=self.config.hits.cursor_flush_s,
+                cursor_flush_s=self.config.hits.cursor_flush_s, for_police=self._for_police,
+            )  # fmt: skip
+        if key == "section_control":
+            from kruispunt.enforcement.section_control import build_section_control
+
+            return build_section_control(
+                self.config.sections, cameras=self.registry, store=self.store,
+                partitions=self.config.bus.partitions if self.config.bus.url else None,
+            )  # fmt: skip
+        if key == LezProcessor.type_key:
+            return self._lez_processor()
+        if key == "registry_checks":
+            from kruispunt.processors.registry_checks import RegistryChecks
+
+            return RegistryChecks(
+                registries=self.registries, cameras=self.registry, hotlists=self.hotlists,
+                hit_store=self.hit_store, on_hits=self.hits.publish,
+                settings=self.config.registries.checks, zone_ids=self.network_zone_ids,
+                late_after_us=self.config.hits.late_after_s * 1_000_000,
             )  # fmt: skip
         if key not in PROCESSORS:
-            known = sorted([*PROCESSORS, HotlistMatcher.type_key])
+            known = sorted([*PROCESSORS, HotlistMatcher.type_key, "section_control", "lez",
+                            "registry_checks"])  # fmt: skip
             raise ValueError(f"processors.enabled: unknown processor {key!r} (known: {known})")
         return PROCESSORS[key]()
+
+    def _lez_processor(self) -> LezProcessor:
+        registries = self.registries.for_purpose("lez")  # audited as the LEZ's look-ups
+        return LezProcessor(
+            rules=self.lez_rules, config=self.config.lez,
+            zone_id=self.config.enforcement.lez_zone_id, cameras=self.registry,
+            vehicles=registries.vehicles, cross_border=registries.cross_border,
+            permits=self.lez_permits, clock=self.grants.now,
+        )  # fmt: skip
 
     # -- life cycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -317,6 +366,7 @@ class Node:
         gc.collect()
         gc.freeze()
         self.writer.start()
+        self.registries.start()  # the look-up audit's batches go through the writer
         if self.config.cameras.file is not None:
             from kruispunt.camera_files import load_cameras
 
@@ -366,6 +416,7 @@ class Node:
             runner.stop()
         if self.events is not None:
             self.events.stop()
+        self.registries.stop()  # writes its queued look-up audit records: before the writer
         self.writer.stop()
         self.store.close()
         self.started = False

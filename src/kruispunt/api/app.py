@@ -29,8 +29,10 @@ from kruispunt.api import (
     images,
     ingest,
     investigate,
+    lez,
     live,
     machines,
+    offences,
     oidc,
     reports,
     schema,
@@ -77,7 +79,7 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
     routers = (
         ingest, cameras, status, users, signin, oidc, machines, grants, authorisations, audit_log,
         approvals, hotlists, live, hits, holds, images, search, console, investigate, reports,
-        web,
+        offences, lez, web,
     )  # fmt: skip
     for module in routers:
         app.include_router(module.router)
@@ -119,6 +121,8 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
                     *holds.SCHEMAS,
                     *images.SCHEMAS,
                     *signin.SCHEMAS,
+                    *offences.SCHEMAS,
+                    *lez.SCHEMAS,
                 )
             )
             app.openapi_schema = spec

@@ -100,7 +100,11 @@ class HotlistMatcher(Processor):
         cursor_flush_s: float = 0.0,
         clock: Callable[[], int] = now_us,
         monotonic: Callable[[], float] = time.monotonic,
+        for_police: Callable[[str], bool] | None = None,
     ):
+        # Purpose limitation: a camera registered only for the LEZ or for statistics (a
+        # city's) feeds no police hotlist. None: every camera may (tests, old registries).
+        self._for_police = for_police
         self._index = index
         self._hotlists = hotlists
         self._hit_store = hit_store
@@ -116,7 +120,10 @@ class HotlistMatcher(Processor):
         now = self._clock()
         match = self._index.match
         hits: list[Hit] = []
+        for_police = self._for_police
         for read in reads:
+            if for_police is not None and not for_police(read.camera_id):
+                continue
             found = match(read.plate, read.country, at_us=read.captured_us, now_us=now)
             if found:
                 hits.extend(self._hits_for(read, found, now))

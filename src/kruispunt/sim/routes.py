@@ -8,7 +8,7 @@ distance and a speed by road class; numbers here are plausible averages, not leg
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from kruispunt.domain.cameras import Camera
 from kruispunt.sim.geo import distance_m, grid_bearing, to_lambert
@@ -41,10 +41,24 @@ def _numbered(road: str | None) -> bool:
     return road is not None and len(road) > 1 and road[0] in "ANRE" and road[1].isdigit()
 
 
+def section_road_lengths() -> dict[tuple[str, str], float]:
+    """Road lengths (metres, measured along the road) between the section-control camera
+    pairs of the simulated province, from the sections data the node enforces: a driver at
+    the limit must come out at the limit, not faster because the road bends."""
+    from kruispunt.enforcement.section_control import load_plan
+
+    return {(s.entry_camera, s.exit_camera): float(s.length_m) for s in load_plan().sections}
+
+
 class RouteNetwork:
-    def __init__(self, cameras: Sequence[Camera]) -> None:
+    def __init__(
+        self, cameras: Sequence[Camera], road_m: Mapping[tuple[str, str], float] | None = None
+    ) -> None:
         self.cameras = tuple(cameras)
+        self.road_m = dict(road_m or {})
+        """Known road lengths between two cameras (by id), used instead of a guess."""
         self.xy = [to_lambert(c.lon, c.lat) for c in self.cameras]
+        self._curve = self._road_curves()
         n = len(self.cameras)
         self.near: list[tuple[int, ...]] = []
         self.reach: list[tuple[int, ...]] = []
@@ -89,11 +103,30 @@ class RouteNetwork:
                 route.append(c)
         return (*route, d)
 
+    def _road_curves(self) -> dict[str, float]:
+        """Road length / straight distance of each numbered road with a known length between
+        two of its cameras: hops between other cameras on that road bend as much (a section's
+        entry and exit may have other cameras between them)."""
+        index = {c.id: i for i, c in enumerate(self.cameras)}
+        ratios: dict[str, list[float]] = {}
+        for (a, b), metres in self.road_m.items():
+            if a not in index or b not in index:
+                continue
+            ca, cb = self.cameras[index[a]], self.cameras[index[b]]
+            straight = distance_m(self.xy[index[a]], self.xy[index[b]])
+            if ca.road == cb.road and ca.road and straight > 0:
+                ratios.setdefault(ca.road, []).append(max(1.0, metres / straight))
+        return {road: sum(r) / len(r) for road, r in ratios.items()}
+
     def hop_seconds(self, a: int, b: int, speed_factor: float) -> float:
         """Travel time from camera ``a`` to camera ``b`` for a driver's speed factor."""
         ca, cb = self.cameras[a], self.cameras[b]
         dist = distance_m(self.xy[a], self.xy[b])
+        known = self.road_m.get((ca.id, cb.id)) or self.road_m.get((cb.id, ca.id))
+        if known is not None:
+            return known / (limit_kmh(ca) * 0.95 * speed_factor / 3.6)
         if ca.road == cb.road and _numbered(ca.road):
+            dist *= self._curve.get(ca.road or "", 1.0)
             kmh = limit_kmh(ca) * 0.95  # the same numbered road: close to its limit
         elif dist > 5_000.0:
             dist *= DETOUR

@@ -23,7 +23,7 @@ from kruispunt.ingest.wire import ReadIn
 from kruispunt.sim.daily import hour_share
 from kruispunt.sim.fleet import Home, Vehicle, build_fleet
 from kruispunt.sim.misread import confidence, misread
-from kruispunt.sim.routes import RouteNetwork
+from kruispunt.sim.routes import RouteNetwork, section_road_lengths
 
 HOUR_US = 3_600_000_000
 MAX_TRIP_US = 3 * HOUR_US  # a trip is cut after 3 hours; windows look back that far
@@ -48,6 +48,9 @@ class SimRead:
     true_plate: str
     misread: bool
     trip_id: str
+
+
+PAUSE_US = 10 * 60 * 1_000_000  # between two trips of one vehicle
 
 
 def _to_us(at: dt.datetime) -> int:
@@ -99,7 +102,7 @@ class TrafficModel:
         self.seed = seed
         self.misread_rate = misread_rate
         self.detection_rate = detection_rate
-        self.network = RouteNetwork(self.cameras)
+        self.network = RouteNetwork(self.cameras, section_road_lengths())
         homes = self._homes()
         self.fleet: tuple[Vehicle, ...] = build_fleet(homes, vehicles, random.Random(seed))
         self._cum_activity = list(itertools.accumulate(v.activity for v in self.fleet))
@@ -172,12 +175,18 @@ class TrafficModel:
         hour_us = hour * HOUR_US
         expected = self.trips_per_day * hour_share(_from_us(hour_us))
         out: list[tuple[int, str, SimRead]] = []
+        # A vehicle drives one trip at a time: a trip drawn while its vehicle is still on an
+        # earlier one of this hour starts after it (section control would otherwise pair the
+        # entry of one trip with the exit of another).
+        busy_until: dict[int, int] = {}
         for trip in range(_poisson(rng, expected)):
             v, o, d = self._trip_ends(rng)
             route = self.network.route(o, d)
             vehicle = self.fleet[v]
             factor = vehicle.speed_factor * rng.uniform(0.92, 1.08)
             t_us = hour_us + rng.randrange(HOUR_US)
+            if t_us < busy_until.get(v, 0):
+                t_us = busy_until[v] + PAUSE_US
             trip_id = f"{self.seed:x}.{hour:x}.{trip:x}"
             for k, cam in enumerate(route):
                 if k:
@@ -188,6 +197,7 @@ class TrafficModel:
                     continue
                 sim = self._read(rng, vehicle, route, k, t_us, f"{trip_id}.{k:x}")
                 out.append((t_us, sim.read.read_id, sim))
+            busy_until[v] = t_us
         return out
 
     def _read(

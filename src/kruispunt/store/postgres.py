@@ -533,6 +533,22 @@ class PgStore(SqlStore):
             [since_us // US_PER_DAY, until_us // US_PER_DAY, *args],
         ).fetchall()
 
+    def _delete_day_seqs(self, conn: Conn, day_number: int, seqs: Sequence[int]) -> int:
+        marks = ", ".join("?" * len(seqs))
+        gone = conn.execute(
+            f"DELETE FROM reads WHERE day = ? AND seq IN ({marks})", [day_number, *seqs]
+        ).rowcount
+        if gone:
+            # Segment rows are per (day, writer) and read as a sum: count them out on ours.
+            conn.execute(
+                "INSERT INTO segments (day, writer, min_seq, max_seq, rows) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (day, writer) DO UPDATE SET "
+                "rows = segments.rows + excluded.rows",
+                (EPOCH + dt.timedelta(day_number), self._writer_key, min(seqs), max(seqs),
+                 -gone),
+            )  # fmt: skip
+        return int(gone)
+
     def size_bytes(self) -> int:
         rows = self._pool_rows(
             "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c "

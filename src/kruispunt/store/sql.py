@@ -22,6 +22,8 @@ from kruispunt.domain.cameras import Camera
 from kruispunt.domain.reads import Read
 from kruispunt.store.base import CameraRecord, ReadStore, StoreError, TrafficCount
 
+US_PER_DAY = 86_400_000_000
+
 _camera_decoder = msgspec.json.Decoder(Camera)
 
 # A failure of either engine: nothing of the transaction was applied.
@@ -133,6 +135,24 @@ class SqlStore(ReadStore):
     ) -> list[Any]:
         """The rows (a read's columns, in its order) of the capture days from ``since_us``
         to ``until_us`` that meet ``condition``, in sequence order within each day."""
+
+    def delete_reads(self, conn: Conn, reads: Sequence[Read]) -> int:
+        """Inside the caller's write transaction: delete these stored reads (found by their
+        capture day and seq; one already gone is skipped); returns how many went. Internal:
+        the LEZ deletes the reads of admitted vehicles within a day of their capture."""
+        by_day: dict[int, list[int]] = {}
+        for r in reads:
+            by_day.setdefault(r.captured_us // US_PER_DAY, []).append(r.seq)
+        gone = 0
+        for day_number, seqs in sorted(by_day.items()):
+            for start in range(0, len(seqs), 500):
+                gone += self._delete_day_seqs(conn, day_number, seqs[start : start + 500])
+        return gone
+
+    @abc.abstractmethod
+    def _delete_day_seqs(self, conn: Conn, day_number: int, seqs: Sequence[int]) -> int:
+        """Delete the reads ``seqs`` of one capture day (days since the epoch) and count
+        them out of the day's segment; returns how many were deleted."""
 
     def commit_processor(
         self,

@@ -242,6 +242,15 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX IF NOT EXISTS ix_lez_permits_plate ON lez_permits (plate, valid_until_us);
     """,
+    # 12: section control's speed distribution: passages per section, day and 5 km/h bin
+    #     (no plate: kruispunt.enforcement.stats)
+    """
+    CREATE TABLE IF NOT EXISTS section_speeds (
+        zone_id TEXT NOT NULL, day TEXT NOT NULL, section_id TEXT NOT NULL,
+        bin_kmh INTEGER NOT NULL, passages INTEGER NOT NULL,
+        PRIMARY KEY (zone_id, day, section_id, bin_kmh)
+    );
+    """,
 )
 
 # Per schema version, what each existing day table gets (``{t}``: the table), in the same
@@ -710,6 +719,17 @@ class SqliteStore(SqlStore):
                 statement = f"SELECT {READ_COLUMNS} FROM {table} WHERE {condition} ORDER BY seq"
                 rows += conn.execute(statement, args).fetchall()
         return rows
+
+    def _delete_day_seqs(self, conn: Conn, day_number: int, seqs: Sequence[int]) -> int:
+        day = EPOCH + dt.timedelta(days=day_number)
+        table = day_table(day)
+        if table not in self._tables:  # dropped by retention already
+            return 0
+        marks = ",".join("?" * len(seqs))
+        gone = conn.execute(f"DELETE FROM {table} WHERE seq IN ({marks})", list(seqs)).rowcount
+        if gone:
+            conn.execute("UPDATE segments SET rows=rows-? WHERE day=?", (gone, day.isoformat()))
+        return int(gone)
 
     def size_bytes(self) -> int:
         return sum(
