@@ -63,6 +63,15 @@ def seed_users_and_hotlists(node: Node, model: TrafficModel) -> dict[str, str]:
     return tokens
 
 
+DEMO_PROCESSORS = (
+    "traffic_counts",
+    "hotlist_matcher",
+    "section_control",
+    "lez",
+    "registry_checks",
+)
+
+
 def demo_config(data_dir: Path, port: int) -> Config:
     admin = os.environ.get("KRUISPUNT_ADMIN_TOKEN") or secrets.token_urlsafe(24)
     return load_config(
@@ -70,6 +79,9 @@ def demo_config(data_dir: Path, port: int) -> Config:
         overrides={
             "store": {"url": f"sqlite:///{data_dir.resolve()}/kruispunt.sqlite"},
             "server": {"port": port, "admin_token": admin},
+            # The simulated province has section-control pairs and the Antwerp LEZ: run
+            # traffic enforcement and the registry checks on their fakes.
+            "processors": {"enabled": DEMO_PROCESSORS},
         },
     )
 
