@@ -21,9 +21,11 @@ import pytest
 from kruispunt.access.principals import Role, User
 from kruispunt.audit import AuditRecord, read_audit
 from kruispunt.config import Config
+from kruispunt.domain.cameras import Purpose
 from kruispunt.domain.reads import Read
 from kruispunt.node import Node
-from kruispunt.search.queries import Caps
+from kruispunt.search.patterns import PlatePattern, parse_pattern, plan_for
+from kruispunt.search.queries import Caps, Filters, _Run
 from kruispunt.store.sql import SqlStore
 from kruispunt.store.sqlite import SqliteStore, day_of_us, day_table
 from tests.backends import require_postgres, unique_name
@@ -641,3 +643,124 @@ def test_sqlite_v9_indexes_the_day_tables_a_v8_store_already_has(tmp_path: Path)
     )
     assert int(version.fetchone()[0]) >= 9
     store.close()
+
+
+# -- purpose limitation: only cameras registered for the police serve investigations ---------
+LEZ_CAM, MIXED = "pz5364-c020", "pz5364-c021"
+
+
+@pytest.fixture
+def lez(node: Node, setup: dict[str, str]) -> dict[str, str]:
+    """A city camera registered for the LEZ alone, and one for the police and the LEZ."""
+    node.upsert_cameras([
+        make_camera(LEZ_CAM, lat=51.3500, purposes=(Purpose.LEZ,)),
+        make_camera(MIXED, lat=51.3600, purposes=(Purpose.POLICE, Purpose.LEZ)),
+    ])  # fmt: skip
+    return setup
+
+
+async def test_a_lez_only_camera_never_serves_a_police_search(
+    client: httpx.AsyncClient, node: Node, lez: dict[str, str]
+) -> None:
+    now = node.policy.now()
+    t = now - 3 * HOUR
+    seed(node, [
+        rd(PLATE, C1, t), rd("2FOL999", C1, t + 20 * S),
+        rd(PLATE, LEZ_CAM, t + 5 * MIN), rd("2FOL999", LEZ_CAM, t + 5 * MIN + 20 * S),
+        rd("1LEZ000", LEZ_CAM, t + 5 * MIN + 10 * S),  # with the target at the LEZ camera only
+        rd(PLATE, MIXED, t + 10 * MIN), rd("2FOL999", MIXED, t + 10 * MIN + 20 * S),
+    ])  # fmt: skip
+    doc = body(PLATE, now - DAY, now)
+    plates = await client.post("/api/v1/search/plates", json=doc, headers=h(lez))
+    assert plates.status_code == 200, plates.text
+    assert [r["camera_id"] for r in plates.json()["reads"]] == [C1, MIXED]
+    partial = await client.post("/api/v1/search/plates", json={**doc, "plate": "1AB?123"},
+                                headers=h(lez))  # fmt: skip
+    assert partial.status_code == 200, partial.text
+    assert [r["camera_id"] for r in partial.json()["reads"]] == [C1, MIXED]
+    # Named with a police camera: left out and said so; named alone: refused.
+    named = (await client.post("/api/v1/search/plates", json={**doc, "cameras": [C1, LEZ_CAM]},
+                               headers=h(lez))).json()  # fmt: skip
+    assert [r["camera_id"] for r in named["reads"]] == [C1] and named["not_police"] == [LEZ_CAM]
+    assert audit(node, "search.plate")[-1].detail["not_police"] == [LEZ_CAM]
+    alone = await client.post("/api/v1/search/plates", json={**doc, "cameras": [LEZ_CAM]},
+                              headers=h(lez))  # fmt: skip
+    error = alone.json()["error"]
+    assert alone.status_code == 422 and error["code"] == "not_police_cameras"
+    assert error["cameras"] == [LEZ_CAM]
+    # Place and time: named, in the zone, or alone.
+    place = {**WHY, "since": iso(t - MIN), "until": iso(t + HOUR)}
+    cams = (await client.post("/api/v1/search/place-time",
+                              json={**place, "cameras": [C1, LEZ_CAM, MIXED], "list": True},
+                              headers=h(lez))).json()  # fmt: skip
+    assert [c["camera_id"] for c in cams["counts"]["cameras"]] == [C1, MIXED]
+    assert cams["not_police"] == [LEZ_CAM] and cams["counts"]["reads"] == 4
+    assert "1LEZ000" not in [v["plate"] for v in cams["vehicles"]]
+    zone = (await client.post("/api/v1/search/place-time", json={**place, "zones": [A]},
+                              headers=h(lez))).json()  # fmt: skip
+    assert [c["camera_id"] for c in zone["counts"]["cameras"]] == [C1, MIXED]
+    assert zone["not_police"] == [LEZ_CAM]
+    only = await client.post("/api/v1/search/place-time", json={**place, "cameras": [LEZ_CAM]},
+                             headers=h(lez))  # fmt: skip
+    assert only.status_code == 422 and only.json()["error"]["code"] == "not_police_cameras"
+    assert only.json()["error"]["cameras"] == [LEZ_CAM]
+    sites = [{"cameras": [C1], "since": iso(t - MIN), "until": iso(t + MIN)},
+             {"cameras": [LEZ_CAM], "since": iso(t), "until": iso(t + HOUR)}]  # fmt: skip
+    multi = await client.post("/api/v1/search/multi-site", json={**WHY, "sites": sites},
+                              headers=h(lez))  # fmt: skip
+    assert multi.status_code == 422 and multi.json()["error"]["site"] == 1
+    assert multi.json()["error"]["code"] == "not_police_cameras"
+    # Convoy and journey see the target's police passages only.
+    convoy = (await client.post("/api/v1/search/convoy", json={**doc, "gap_s": 60},
+                                headers=h(lez))).json()  # fmt: skip
+    assert convoy["passages"] == 2
+    assert [(c["plate"], c["together"]) for c in convoy["companions"]] == [("2FOL999", 2)]
+    assert {c["id"] for c in convoy["cameras"]} == {C1, MIXED}
+    trip = (await client.post("/api/v1/search/journey", json=doc, headers=h(lez))).json()
+    assert trip["reads"] == 2 and [t["cameras"] for t in trip["trips"]] == [[C1, MIXED]]
+    # Exports.
+    as_csv = await client.post("/api/v1/search/plates/export?format=csv", json=doc,
+                               headers=h(lez))  # fmt: skip
+    assert [r["camera_id"] for r in csv.DictReader(io.StringIO(as_csv.text))] == [C1, MIXED]
+    geo = await client.post("/api/v1/search/plates/export?format=geojson", json=doc,
+                            headers=h(lez))  # fmt: skip
+    assert len(geo.json()["features"]) == 2
+    evidence = await client.post("/api/v1/search/plates/evidence", json=doc, headers=h(lez))
+    assert evidence.status_code == 200, evidence.text
+    z = zipfile.ZipFile(io.BytesIO(evidence.content))
+    cameras = {json.loads(z.read(n))["camera"]["id"] for n in z.namelist()
+               if n.startswith("reads/") and n.endswith("/manifest.json")}  # fmt: skip
+    assert cameras == {C1, MIXED}
+
+
+def test_the_purpose_filter_keeps_the_plate_index(node: Node, lez: dict[str, str]) -> None:
+    """The exclusion is a residual ``+cam NOT IN``: the plate index still drives the search."""
+    now = node.policy.now()
+    seed(node, [rd(PLATE, C1, now - HOUR), rd(PLATE, LEZ_CAM, now - HOUR + MIN)])
+    queries = node.search.queries
+    seen: list[tuple[str, list[Any]]] = []
+    rows = _Run.rows
+
+    def spy(run: _Run, sql: str, args: Any) -> list[Any]:
+        seen.append((sql, list(args)))
+        return rows(run, sql, args)
+
+    filters = Filters(zones=frozenset({A}), exclude=(LEZ_CAM,))
+    plan = plan_for(PlatePattern(PLATE), confusable=False)
+    _Run.rows = spy  # type: ignore[method-assign]
+    try:
+        reads, more = queries.plate_reads(plan, [(now - DAY, now)], filters)
+    finally:
+        _Run.rows = rows  # type: ignore[method-assign]
+    assert [r.camera_id for r in reads] == [C1] and more is False
+    scan, _ = queries.plate_reads(
+        plan_for(parse_pattern("?ABC123"), confusable=False), [(now - DAY, now)], filters
+    )
+    assert plan_for(parse_pattern("?ABC123"), confusable=False).time_scan
+    assert [r.camera_id for r in scan] == [C1]
+    assert any("NOT IN" in sql for sql, _ in seen)
+    if isinstance(node.store, SqliteStore):
+        for sql, args in seen:
+            plan_rows = node.store.reader().execute(f"EXPLAIN QUERY PLAN {sql}", args).fetchall()
+            detail = " ".join(str(r[-1]) for r in plan_rows)
+            assert "_plate_time" in detail, detail

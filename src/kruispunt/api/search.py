@@ -59,7 +59,8 @@ _ERRORS: dict[int, tuple[Any, str]] = {
     403: (ErrorOut, "The gate refused: `zone_not_visible`, `approval_required`, "
                     "`nothing_readable`, `role_not_allowed` (audited)"),
     422: (ErrorOut, "`query_too_broad`: more than the node's caps (rows, days, time); "
-                    "`area_without_cameras`"),
+                    "`area_without_cameras`; `not_police_cameras`: only cameras registered "
+                    "without the police purpose were named (their ids in `cameras`)"),
 }  # fmt: skip
 
 

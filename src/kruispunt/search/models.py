@@ -190,6 +190,9 @@ class PlateSearchOut(msgspec.Struct, frozen=True, kw_only=True):
     not_visible: list[str] = []
     """Cameras named (or in the area) of zones the caller may not see: none of their reads
     were read."""
+    not_police: list[str] = []
+    """Cameras named (or in the area) registered without the police purpose (purpose
+    limitation): none of their reads were read."""
 
 
 class CameraCount(msgspec.Struct, frozen=True, kw_only=True):
@@ -216,6 +219,9 @@ class PlaceTimeOut(msgspec.Struct, frozen=True, kw_only=True):
     next_cursor: str | None
     not_visible: list[str] = []
     """Cameras of zones the caller may not see: none of their reads were read."""
+    not_police: list[str] = []
+    """Cameras named (or in the area or zones) registered without the police purpose
+    (purpose limitation): none of their reads were read."""
 
 
 class SiteCount(msgspec.Struct, frozen=True, kw_only=True):
@@ -226,6 +232,8 @@ class SiteCount(msgspec.Struct, frozen=True, kw_only=True):
     vehicles: int
     decision: dict[str, Any]
     not_visible: list[str] = []
+    not_police: list[str] = []
+    """Cameras of the site registered without the police purpose: not read."""
 
 
 class MultiSiteOut(msgspec.Struct, frozen=True, kw_only=True):

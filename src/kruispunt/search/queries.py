@@ -15,6 +15,11 @@ on the index alone with a ``LIMIT``, so the count itself is bounded); the time o
 search (``timeout_ms``: the store interrupts a statement, and the total is checked between
 statements). Pages are bounded by ``max_page`` and continue after a ``(captured_us, seq)``
 cursor. Only reads inside the decision's windows and zones are ever selected.
+
+Purpose limitation: ``Filters.exclude`` names the cameras whose reads may not serve the
+search (cameras registered without the police purpose). Every query honours it: camera lists
+are cut before a statement is built, and a plate search without a camera list adds
+``+cam NOT IN (...)`` (a residual filter: the plate index still drives the statement).
 """
 
 from __future__ import annotations
@@ -62,6 +67,9 @@ class Filters:
     zones: frozenset[str]
     cameras: tuple[str, ...] = ()
     """Only these cameras (empty: every camera)."""
+    exclude: tuple[str, ...] = ()
+    """Never these cameras, even when named (purpose limitation: cameras registered without
+    the police purpose)."""
     country: str | None = None
     direction: str | None = None
     vehicle_class: str | None = None
@@ -172,6 +180,12 @@ class SearchQueries:
         self._load_cameras()
         return sorted(self._id_of)
 
+    def allowed_nums(self, f: Filters, camera_ids: Sequence[str] | None) -> list[int]:
+        """The store's numbers of ``camera_ids`` (None: every camera) less ``f.exclude``."""
+        nums = self.all_camera_nums() if camera_ids is None else self.camera_nums(camera_ids)
+        banned = set(self.camera_nums(f.exclude)) if f.exclude else set()
+        return [n for n in nums if n not in banned]
+
     def camera_id(self, num: int) -> str:
         if num not in self._id_of:
             self._load_cameras()
@@ -197,13 +211,19 @@ class SearchQueries:
         with self.store.timed_reader(timeout) as conn:
             yield _Run(conn, time.monotonic() + timeout / 1000, timeout)
 
-    def _filters(self, f: Filters, where: _Where, *, cams: Sequence[int] | None) -> None:
-        """Zones always; cameras (``+cam``: never the camera index for a plate search) and
+    def _filters(
+        self, f: Filters, where: _Where, *, cams: Sequence[int] | None,
+        banned: Sequence[int] = (),
+    ) -> None:  # fmt: skip
+        """Zones always; cameras (``+cam``: never the camera index for a plate search), the
+        cameras never to read (``banned``, when no camera list already leaves them out) and
         the attribute filters."""
         zones = sorted(f.zones)
         where.add(f"zone IN ({_marks(len(zones))})", *zones)
         if cams is not None:
             where.add(f"+cam IN ({_marks(len(cams))})", *cams)
+        elif banned:
+            where.add(f"+cam NOT IN ({_marks(len(banned))})", *banned)
         for column, value in (("country", f.country), ("direction", f.direction),
                               ("vehicle_class", f.vehicle_class)):  # fmt: skip
             if value is not None:
@@ -258,12 +278,14 @@ class SearchQueries:
         todo = [p for p in self.pieces(spans) if after is None or p.hi >= after[0]]
         scan_cams = None
         if plan.time_scan:
-            scan_cams = self.camera_nums(f.cameras) if f.cameras else self.all_camera_nums()
+            scan_cams = self.allowed_nums(f, f.cameras or None)
             if not scan_cams:
                 return [], False
-        cams = None if plan.time_scan or not f.cameras else self.camera_nums(f.cameras)
+        cams = None if plan.time_scan or not f.cameras else self.allowed_nums(f, f.cameras)
         if cams == []:
             return [], False
+        plain = cams is None and scan_cams is None
+        banned = self.camera_nums(f.exclude) if f.exclude and plain else []
         with self._run() as run:
             if not plan.equals:
                 self._budget(run, [self._index_part(plan, scan_cams, p) for p in todo])
@@ -279,7 +301,7 @@ class SearchQueries:
                     where.add("plate LIKE ?", plan.like)
                 if plan.key_like is not None:
                     where.add(f"{key_sql()} LIKE ?", plan.key_like)
-                self._filters(f, where, cams=cams)
+                self._filters(f, where, cams=cams, banned=banned)
                 if after is not None:
                     where.add("(captured_us > ? OR (captured_us = ? AND seq > ?))",
                               after[0], after[0], after[1])  # fmt: skip
@@ -319,7 +341,7 @@ class SearchQueries:
     ) -> tuple[dict[str, list[int]], dict[tuple[str, str | None], SiteVehicle]]:
         """Who passed these cameras inside ``spans``: per camera ``[reads, vehicles]``, and per
         vehicle (plate, country) its reads, first and last time and cameras."""
-        cams = self.camera_nums(camera_ids)
+        cams = self.allowed_nums(f, camera_ids)
         if not cams:
             return {}, {}
         todo = self.pieces(spans)
@@ -385,7 +407,8 @@ class SearchQueries:
         out: list[list[CoRead]] = []
         zones = sorted(f.zones)
         # Camera numbers first: no second connection is asked for while the run holds one.
-        num_of = {c: self.camera_nums([c]) for c in {c for c, _ in passages}}
+        # A camera that may not serve the search (``f.exclude``) is looked around at none.
+        num_of = {c: self.allowed_nums(f, [c]) for c in {c for c, _ in passages}}
         with self._run() as run:
             for camera_id, at in passages:
                 nums = num_of[camera_id]

@@ -8,6 +8,13 @@ the node's caps refuse (``SearchTooBroad``) is audited as a refusal too.
 
 Input that cannot be a search (``SearchInvalid``: a malformed plate, an absurd area) is
 refused before the gate: nothing was asked of the reads.
+
+Purpose limitation: only cameras registered with the police purpose serve these searches (a
+city's camera registered for the LEZ, section control or statistics alone does not; cameras
+the registry does not know are treated as the hotlist matcher treats them, ``Node._for_police``).
+Every query gets the other cameras as ``Filters.exclude``; cameras named (or in the area or
+zones) that are left out for it are reported as ``not_police``, and a place that names only
+such cameras is refused (422 ``not_police_cameras``) rather than answered with nothing.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from typing import Any, NoReturn, TypeVar
 from kruispunt.access.policy import Consultation, Decision, PolicyGate, PolicyRefused
 from kruispunt.access.principals import Principal
 from kruispunt.config import SearchConfig
-from kruispunt.domain.cameras import Camera
+from kruispunt.domain.cameras import Camera, Purpose
 from kruispunt.domain.reads import Read
 from kruispunt.registry import CameraRegistry
 from kruispunt.search import export, vehicle
@@ -151,12 +158,37 @@ class SearchService:
     def _zone_cameras(self, zones: Sequence[str]) -> list[str]:
         return sorted(c.id for c in self._cameras.all() if c.zone_id in set(zones))
 
+    def _not_police(self) -> tuple[str, ...]:
+        """Cameras registered without the police purpose: never read by a search."""
+        return tuple(sorted(c.id for c in self._cameras.all() if Purpose.POLICE not in c.purposes))
+
+    def _police_only(self, cameras: Sequence[str]) -> tuple[list[str], list[str]]:
+        """(cameras that may serve the police, those left out); refused (422
+        ``not_police_cameras``) when cameras were given and none may."""
+        banned = set(self._not_police())
+        kept = [c for c in cameras if c not in banned]
+        left_out = sorted(c for c in cameras if c in banned)
+        if cameras and not kept:
+            raise SearchInvalid(
+                f"cameras: {', '.join(left_out[:5])} not registered for police use (purpose "
+                "limitation): their reads cannot serve an investigation",
+                "not_police_cameras", {"cameras": left_out}, status=422,
+            )  # fmt: skip
+        return kept, left_out
+
     @staticmethod
-    def _filters(decision: Decision, cameras: Sequence[str], body: Filtered | None) -> Filters:
+    def _left_out(not_police: Sequence[str]) -> dict[str, Any]:
+        """Audit detail of the cameras left out for the purpose (none: nothing added)."""
+        return {"not_police": list(not_police)} if not_police else {}
+
+    def _filters(
+        self, decision: Decision, cameras: Sequence[str], body: Filtered | None
+    ) -> Filters:
+        exclude = self._not_police()
         if body is None:
-            return Filters(zones=decision.zones, cameras=tuple(cameras))
+            return Filters(zones=decision.zones, cameras=tuple(cameras), exclude=exclude)
         return Filters(
-            zones=decision.zones, cameras=tuple(cameras), country=body.country,
+            zones=decision.zones, cameras=tuple(cameras), exclude=exclude, country=body.country,
             direction=body.direction, vehicle_class=body.vehicle_class, make=body.make,
             colour=body.colour,
         )  # fmt: skip
@@ -187,9 +219,12 @@ class SearchService:
     # -- plates -----------------------------------------------------------------------------
     def _plate_consultation(
         self, body: PlateSearchIn, pattern: PlatePattern, action: str | None, source: str | None
-    ) -> tuple[Consultation, list[str]]:
+    ) -> tuple[Consultation, list[str], list[str]]:
+        """The consultation (naming the cameras asked for), the cameras to read (those of
+        them that may serve the police) and the cameras left out for the purpose."""
         since, until = self._window(body.since, body.until)
         cameras = sorted({*self._known(body.cameras), *self._area_cameras(body.area)})
+        read, not_police = self._police_only(cameras)
         wildcard = pattern.wildcard
         c = Consultation(
             action=action or ("search.partial" if wildcard else "search.plate"),
@@ -199,7 +234,7 @@ class SearchService:
             zones=tuple(body.zones), area=body.area is not None, approval_id=body.approval_id,
             source=source,
         )  # fmt: skip
-        return c, cameras
+        return c, read, not_police
 
     def _plate_reads(
         self, body: PlateSearchIn, pattern: PlatePattern, decision: Decision,
@@ -227,18 +262,19 @@ class SearchService:
     ) -> PlateSearchOut:
         pattern = parse_pattern(body.plate)
         parse_cursor(body.cursor)
-        c, cameras = self._plate_consultation(body, pattern, None, source)
+        c, cameras, not_police = self._plate_consultation(body, pattern, None, source)
         decision = self._decide(principal, c)
         reads, cursor = self._bounded(
             decision, lambda: self._plate_reads(body, pattern, decision, cameras, limit=body.limit)
         )
-        self._record(decision, len(reads), confusable=body.confusable, page=body.cursor is not None)
+        self._record(decision, len(reads), confusable=body.confusable,
+                     page=body.cursor is not None, **self._left_out(not_police))  # fmt: skip
         return PlateSearchOut(
             decision=decision.summary(), plate=pattern.text,
             kind="pattern" if pattern.wildcard else "exact", confusable=body.confusable,
             reads=[ReadOut.of(r, match_kind(pattern, r.plate)) for r in reads],
             cameras=self._cameras_out([r.camera_id for r in reads]), next_cursor=cursor,
-            not_visible=self._not_visible(decision, cameras),
+            not_visible=self._not_visible(decision, cameras), not_police=not_police,
         )  # fmt: skip
 
     def export(
@@ -250,7 +286,7 @@ class SearchService:
             raise SearchInvalid("format: csv or geojson", "invalid_format")
         pattern = parse_pattern(body.plate)
         parse_cursor(body.cursor)
-        c, cameras = self._plate_consultation(body, pattern, f"export.{fmt}", source)
+        c, cameras, not_police = self._plate_consultation(body, pattern, f"export.{fmt}", source)
         decision = self._decide(principal, c)
         cap = self.config.export_max_reads
         reads, cursor = self._bounded(
@@ -267,7 +303,7 @@ class SearchService:
             data = export.to_geojson(reads, camera_map, match, decision.summary())
         truncated = cursor is not None
         self._record(decision, len(reads), format=fmt, sha256=export.sha256(data),
-                     truncated=truncated)  # fmt: skip
+                     truncated=truncated, **self._left_out(not_police))  # fmt: skip
         return data, truncated
 
     def evidence(
@@ -276,7 +312,7 @@ class SearchService:
         """An evidence package (zip) of the search's reads (or of ``seqs`` among them)."""
         pattern = parse_pattern(body.plate)
         parse_cursor(body.cursor)
-        c, cameras = self._plate_consultation(body, pattern, "export.evidence", source)
+        c, cameras, not_police = self._plate_consultation(body, pattern, "export.evidence", source)
         decision = self._decide(principal, c)
         cap = self.config.evidence_max_reads
         reads, cursor = self._bounded(
@@ -302,7 +338,7 @@ class SearchService:
             image_of=self._image_of,
         )  # fmt: skip
         self._record(decision, len(reads), format="zip", sha256=export.sha256(data),
-                     images=images)  # fmt: skip
+                     images=images, **self._left_out(not_police))  # fmt: skip
         return data
 
     def _image_of(self, read: Read) -> tuple[str, bytes] | None:
@@ -331,25 +367,26 @@ class SearchService:
     # -- places -----------------------------------------------------------------------------
     def _place_cameras(
         self, cameras: Sequence[str], zones: Sequence[str], area: dict[str, Any] | None
-    ) -> tuple[list[str], list[str]]:
-        """(cameras the consultation names, cameras read): those named and in the area; or,
-        for zones only, every camera of those zones."""
+    ) -> tuple[list[str], list[str], list[str]]:
+        """(cameras the consultation names, cameras read, cameras left out for the purpose):
+        those named and in the area; or, for zones only, every camera of those zones; read
+        only where they may serve the police (``_police_only``)."""
         named = sorted({*self._known(cameras), *self._area_cameras(area)})
         if named:
-            return named, named
+            return (named, *self._police_only(named))
         if not zones:
             raise SearchInvalid("name cameras, an area or a zone", "no_place")
-        read = self._zone_cameras(zones)
-        if not read:
+        in_zones = self._zone_cameras(zones)
+        if not in_zones:
             raise SearchInvalid("no camera in these zones", "no_cameras", status=422)
-        return [], read
+        return ([], *self._police_only(in_zones))
 
     def place_time(
         self, principal: Principal, body: PlaceTimeIn, *, source: str | None = None
     ) -> PlaceTimeOut:
         since, until = self._window(body.since, body.until)
         after = _vehicle_cursor(body.cursor)
-        named, read = self._place_cameras(body.cameras, body.zones, body.area)
+        named, read, not_police = self._place_cameras(body.cameras, body.zones, body.area)
         c = Consultation(
             action="search.place_time", purpose=body.purpose, case=body.case,
             reason=body.reason, since_us=since, until_us=until, cameras=tuple(named),
@@ -384,21 +421,23 @@ class SearchService:
         self._record(
             decision, len(listed or ()), reads=counts.reads, vehicles=counts.vehicles,
             listed=listed is not None, withheld=withheld is not None,
+            **self._left_out(not_police),
         )  # fmt: skip
         return PlaceTimeOut(
             decision=decision.summary(), cameras=self._cameras_out(read), counts=counts,
             vehicles=listed, withheld=withheld, next_cursor=cursor,
-            not_visible=self._not_visible(decision, read),
+            not_visible=self._not_visible(decision, read), not_police=not_police,
         )  # fmt: skip
 
     def multi_site(
         self, principal: Principal, body: MultiSiteIn, *, source: str | None = None
     ) -> MultiSiteOut:
         plans: list[tuple[SiteIn, list[str], Consultation]] = []
+        left_out: list[list[str]] = []
         for i, site in enumerate(body.sites):
             since, until = self._window(site.since, site.until)
             try:
-                named, read = self._place_cameras(site.cameras, site.zones, site.area)
+                named, read, not_police = self._place_cameras(site.cameras, site.zones, site.area)
             except SearchInvalid as exc:
                 exc.message = f"site {i + 1}: {exc.message}"
                 exc.detail["site"] = i
@@ -410,6 +449,7 @@ class SearchService:
                 approval_id=body.approval_id, source=source,
             )  # fmt: skip
             plans.append((site, read, c))
+            left_out.append(not_police)
         decisions = [self._decide(principal, c, site=i) for i, (_, _, c) in enumerate(plans)]
         per_site: list[dict[str, SiteVehicle]] = []
         counts: list[tuple[int, int]] = []
@@ -425,7 +465,8 @@ class SearchService:
                 self._policy.record(
                     conn, decision, results=len(ranked),
                     detail={"site": i, "sites": len(decisions), "reads": counts[i][0],
-                            "vehicles": counts[i][1], "min_sites": body.min_sites},
+                            "vehicles": counts[i][1], "min_sites": body.min_sites,
+                            **self._left_out(left_out[i])},
                 )  # fmt: skip
 
         self._commit(audit)
@@ -433,7 +474,8 @@ class SearchService:
             sites=[
                 SiteCount(site=i, label=labels[i], cameras=read, reads=counts[i][0],
                           vehicles=counts[i][1], decision=decisions[i].summary(),
-                          not_visible=self._not_visible(decisions[i], read))
+                          not_visible=self._not_visible(decisions[i], read),
+                          not_police=left_out[i])
                 for i, (_, read, _) in enumerate(plans)
             ],
             vehicles=ranked,
@@ -470,7 +512,7 @@ class SearchService:
             decision,
             lambda: vehicle.convoy(
                 self.queries, pattern.text, decision.spans(), decision.zones, gap_us=gap_us,
-                min_together=body.min_together, limit=body.limit,
+                min_together=body.min_together, limit=body.limit, exclude=self._not_police(),
             ),
         )  # fmt: skip
         companions, truncated, passages = result.companions, result.truncated, result.passages
@@ -489,7 +531,11 @@ class SearchService:
         reads, truncated = self._bounded(
             decision,
             lambda: vehicle.vehicle_reads(
-                self.queries, pattern.text, decision.spans(), decision.zones
+                self.queries,
+                pattern.text,
+                decision.spans(),
+                decision.zones,
+                exclude=self._not_police(),
             ),
         )
         cams = self._camera_map(reads)

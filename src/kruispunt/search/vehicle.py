@@ -29,11 +29,12 @@ def vehicle_reads(
     zones: frozenset[str],
     *,
     max_reads: int = MAX_TARGET_READS,
+    exclude: Sequence[str] = (),
 ) -> tuple[list[Read], bool]:
     """The plate's reads (oldest first), at most ``max_reads`` (the newest), and whether
-    some were left out."""
+    some were left out. ``exclude``: cameras never read (``Filters.exclude``)."""
     plan = plan_for(PlatePattern(plate), confusable=False)
-    filters = Filters(zones=zones)
+    filters = Filters(zones=zones, exclude=tuple(exclude))
     reads: list[Read] = []
     after = None
     seen = 0
@@ -66,16 +67,19 @@ def convoy(
     gap_us: int,
     min_together: int,
     limit: int,
+    exclude: Sequence[str] = (),
 ) -> ConvoyResult:
     """Vehicles that pass the plate's cameras within ``gap_us`` of it, at least
-    ``min_together`` times (``convoy.rank_companions``)."""
-    reads, truncated = vehicle_reads(queries, plate, spans, zones)
+    ``min_together`` times (``convoy.rank_companions``). ``exclude``: cameras never read,
+    neither for the target nor around it."""
+    reads, truncated = vehicle_reads(queries, plate, spans, zones, exclude=exclude)
     passages = collapse_passages([TargetPassage(r.camera_id, r.captured_us) for r in reads], gap_us)
     if len(passages) > MAX_PASSAGES:
         passages, truncated = passages[-MAX_PASSAGES:], True
     around = queries.around(
-        [(p.camera_id, p.captured_us) for p in passages], gap_us, spans, Filters(zones=zones)
-    )
+        [(p.camera_id, p.captured_us) for p in passages], gap_us, spans,
+        Filters(zones=zones, exclude=tuple(exclude)),
+    )  # fmt: skip
     ranked = rank_companions(
         plate, passages, around, gap_us=gap_us, min_together=min_together, limit=limit
     )
