@@ -28,9 +28,10 @@ from kruispunt.plates import normalise
 from kruispunt.sim.driver import DriveStats, drive
 from kruispunt.sim.layout import build_province_cameras
 from kruispunt.sim.traffic import TrafficModel
+from tests.browser import browser_page as open_page
+from tests.browser import watch_for_problems
 from tests.test_live_api import Live, running_live
 from tests.test_live_hub import make_hit
-from tests.test_web_ui import CHROMIUM, CHROMIUM_ARGS, require_browser, watch_for_problems
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -44,20 +45,11 @@ def console(node: Node) -> Iterator[Live]:
 
 @pytest.fixture
 def browser_page(console: Live) -> Iterator[Page]:
-    require_browser()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=[*CHROMIUM_ARGS, "--autoplay-policy=no-user-gesture-required"],
-        )
-        try:
-            p = browser.new_page(viewport={"width": 1400, "height": 1000}, base_url=console.base)
-            p.set_default_timeout(10_000)
-            yield p
-        finally:
-            browser.close()
+    with open_page(
+        console.base, width=1400, height=1000,
+        extra_args=["--autoplay-policy=no-user-gesture-required"],
+    ) as p:  # fmt: skip
+        yield p
 
 
 def live_hit(n: int, **kw: Any) -> Any:

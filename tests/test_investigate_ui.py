@@ -17,26 +17,20 @@ import datetime as dt
 import io
 import json
 import re
-import socket
-import threading
-import time
 import zipfile
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
-import uvicorn
 
 from kruispunt.access.principals import Principal, Role, User
-from kruispunt.api.app import create_app
 from kruispunt.domain.reads import Read
 from kruispunt.node import Node
+from tests.browser import chromium, serving, watch_for_problems
 from tests.conftest import make_camera, make_config
-from tests.test_web_ui import CHROMIUM, CHROMIUM_ARGS, require_browser, watch_for_problems
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -114,40 +108,10 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
         node.stop()
 
 
-@contextmanager
-def serving(node: Node) -> Iterator[str]:
-    """The app served by uvicorn from a thread on a free port: its base URL."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(
-        create_app(node, manage_node=False), log_level="warning", ws="none", http="h11"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
-
-
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    require_browser()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
+    with chromium() as b:
+        yield b
 
 
 @pytest.fixture

@@ -11,9 +11,9 @@ import pytest
 
 from kruispunt.access.principals import Role, User
 from kruispunt.node import Node
+from tests.browser import base_url as base_url  # the real uvicorn server fixture
+from tests.browser import browser_page, watch_for_problems
 from tests.test_oversight import LAST, SINCE, seed_figures, seed_patterns
-from tests.test_web_ui import CHROMIUM, CHROMIUM_ARGS, require_browser, watch_for_problems
-from tests.test_web_ui import base_url as base_url  # the real uvicorn server fixture
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -21,17 +21,8 @@ if TYPE_CHECKING:
 
 @pytest.fixture
 def page(base_url: str) -> Iterator[Page]:
-    require_browser()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            p = browser.new_page(viewport={"width": 1300, "height": 900}, base_url=base_url)
-            p.set_default_timeout(10_000)
-            yield p
-        finally:
-            browser.close()
+    with browser_page(base_url, width=1300, height=900) as p:
+        yield p
 
 
 @pytest.fixture

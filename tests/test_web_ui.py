@@ -6,89 +6,27 @@ Playwright would download is never used. Missing either: skipped locally, a fail
 
 from __future__ import annotations
 
-import os
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx
 import pytest
-import uvicorn
 
-from kruispunt.api.app import create_app
-from kruispunt.node import Node
+from tests.browser import base_url as base_url  # the real uvicorn server fixture
+from tests.browser import browser_page, watch_for_problems
 from tests.conftest import batch_json, read_json
 
 if TYPE_CHECKING:
-    from playwright.sync_api import ConsoleMessage, Page, Request
+    from playwright.sync_api import Page
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 ACTIVE, SILENT = "pz5364-c001", "pz5352-c001"
-
-
-def require_browser() -> None:
-    missing = []
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        missing.append("the playwright package (pip install -e '.[test]')")
-    if not CHROMIUM.exists():
-        missing.append(f"{CHROMIUM} (apt-get install chromium)")
-    if missing:
-        message = "browser UI test needs " + " and ".join(missing)
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-
-
-@pytest.fixture
-def base_url(node: Node) -> Iterator[str]:
-    """A real uvicorn server on a free port, in a thread; the node is the fixture's."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        create_app(node, manage_node=False), log_level="warning", ws="none", http="h11"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
 
 
 @pytest.fixture
 def page(base_url: str) -> Iterator[Page]:
-    require_browser()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            p = browser.new_page(viewport={"width": 1400, "height": 900}, base_url=base_url)
-            p.set_default_timeout(10_000)
-            yield p
-        finally:
-            browser.close()
+    with browser_page(base_url, width=1400, height=900) as p:
+        yield p
 
 
 def post_reads(base_url: str, camera_id: str, token: str, n: int) -> None:
@@ -107,24 +45,6 @@ def dot_classes(page: Page, camera_id: str) -> list[str]:
 
 def stat(page: Page, name: str) -> str:
     return page.inner_text(f'[data-stat="{name}"]')
-
-
-def watch_for_problems(page: Page, base_url: str) -> list[str]:
-    """Script errors, CSP violations (logged as console errors) and requests to other hosts."""
-    problems: list[str] = []
-
-    def on_console(message: ConsoleMessage) -> None:
-        if message.type == "error":
-            problems.append(f"console: {message.text}")
-
-    def on_request(request: Request) -> None:
-        if not request.url.startswith(base_url):
-            problems.append(f"left the node: {request.url}")
-
-    page.on("console", on_console)
-    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
-    page.on("request", on_request)
-    return problems
 
 
 def test_overview_goes_live_in_chromium(

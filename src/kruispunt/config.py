@@ -14,8 +14,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     ValidationError,
     field_validator,
@@ -24,9 +22,9 @@ from pydantic import (
 
 from kruispunt.registries.settings import RegistriesConfig
 
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+# Defined with the registries' settings (which this module imports); offered here as well.
+from kruispunt.registries.settings import Strict as Strict
+from kruispunt.registries.settings import TimeZone as TimeZone
 
 
 class StoreConfig(Strict):
@@ -390,7 +388,7 @@ class HoldsConfig(Strict):
 class OversightConfig(Strict):
     """Transparency and abuse reports (``kruispunt.oversight``): periods and thresholds."""
 
-    timezone: str = Field(
+    timezone: TimeZone = Field(
         "Europe/Brussels",
         description="Local time of the reports: dates, active days and the night hours.",
     )
@@ -443,17 +441,6 @@ class OversightConfig(Strict):
         description="Single-use cases: uses of a case are counted this far around the period.",
     )
     evidence_max: int = Field(200, ge=1, le=10_000, description="Audit seqs listed per flag.")
-
-    @field_validator("timezone")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        import zoneinfo
-
-        try:
-            zoneinfo.ZoneInfo(value)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}") from None
-        return value
 
 
 class SearchConfig(Strict):

@@ -127,6 +127,11 @@ SCHEMAS = (OffenceRead, OffenceDetail, OffencePageOut, StatusIn, StatusChangeOut
 """Bodies named in this router's OpenAPI; the app adds them to its components."""
 
 
+def _filtered_responses(model: Any, ok: str, bad: str) -> dict[int | str, dict[str, Any]]:
+    """A filtered reading's answers: ``model`` (200), ``bad`` (400), no token, not visible."""
+    return schema.responses({200: (model, ok), 400: (ErrorOut, bad), 401: _AUTH, 403: _FORBIDDEN})
+
+
 def _service(request: Request) -> OffenceService:
     return OffenceService.of(node_of(request))
 
@@ -140,14 +145,7 @@ def _source(request: Request) -> str | None:
     "/api/v1/offences",
     summary="Offence records the caller may read, oldest first (audited)",
     description=_FILTERS + " Paging: `limit`, and `after` (the previous page's `next`).",
-    responses=schema.responses(
-        {
-            200: (OffencePageOut, "A page of offences"),
-            400: (ErrorOut, "`bad_query`"),
-            401: _AUTH,
-            403: _FORBIDDEN,
-        }
-    ),
+    responses=_filtered_responses(OffencePageOut, "A page of offences", "`bad_query`"),
 )
 @people(*READERS)
 @refuses(OffenceRefused)
@@ -171,14 +169,7 @@ async def list_offences(request: Request) -> Response:
     description=_FILTERS + " Columns, in order: " + ", ".join(export.COLUMNS) + " (see "
     "`kruispunt.enforcement.export`). Header `X-Kruispunt-Truncated: true` when the node's "
     "cap (`enforcement.export_max`) cut the export short.",
-    responses=schema.responses(
-        {
-            200: (str, "The file"),
-            400: (ErrorOut, "`bad_query`, `invalid_format`"),
-            401: _AUTH,
-            403: _FORBIDDEN,
-        }
-    ),
+    responses=_filtered_responses(str, "The file", "`bad_query`, `invalid_format`"),
 )
 @people(*READERS)
 @refuses(OffenceRefused)
@@ -216,14 +207,7 @@ async def export_offences(request: Request) -> Response:
     "entry cameras, the speeds measured (no plate; audited)",
     description="Query: `module` (section_control or lez, required), `since` and `until` "
     "(local days; default the last 30), `section` (section control: one section only).",
-    responses=schema.responses(
-        {
-            200: (Dashboard, "The figures"),
-            400: (ErrorOut, "`bad_query`, `bad_period`"),
-            401: _AUTH,
-            403: _FORBIDDEN,
-        }
-    ),
+    responses=_filtered_responses(Dashboard, "The figures", "`bad_query`, `bad_period`"),
 )
 @people(*READERS)
 @refuses(OffenceRefused)

@@ -85,6 +85,26 @@ class OffenceQuery(msgspec.Struct, frozen=True, kw_only=True):
     limit: int = 500
 
 
+def narrowing(
+    columns: Iterable[tuple[str, object]], *, since_day: str | None, until_day: str | None
+) -> tuple[list[str], list[Any]]:
+    """The WHERE clauses (and their arguments) of a query's filters: each column equal to its
+    value (None: any), the local day from ``since_day`` to ``until_day`` inclusive."""
+    where: list[str] = []
+    args: list[Any] = []
+    for column, value in columns:
+        if value is not None:
+            where.append(f"{column} = ?")
+            args.append(str(value))
+    if since_day is not None:
+        where.append("day >= ?")
+        args.append(since_day)
+    if until_day is not None:
+        where.append("day <= ?")
+        args.append(until_day)
+    return where, args
+
+
 class OffenceStore:
     """Offence rows on either engine (portable SQL through ``kruispunt.store.sql.Conn``)."""
 
@@ -124,25 +144,15 @@ class OffenceStore:
 
     @staticmethod
     def query(conn: Conn, q: OffenceQuery) -> list[Offence]:
-        where = ["occurred_us > ?"]
-        args: list[Any] = [q.after_occurred_us]
-        for column, value in (
-            ("module", q.module), ("status", q.status), ("zone_id", q.zone_id),
-            ("category", q.category),
-        ):  # fmt: skip
-            if value is not None:
-                where.append(f"{column} = ?")
-                args.append(str(value))
-        if q.since_day is not None:
-            where.append("day >= ?")
-            args.append(q.since_day)
-        if q.until_day is not None:
-            where.append("day <= ?")
-            args.append(q.until_day)
+        where, args = narrowing(
+            (("module", q.module), ("status", q.status), ("zone_id", q.zone_id),
+             ("category", q.category)),
+            since_day=q.since_day, until_day=q.until_day,
+        )  # fmt: skip
         rows = conn.execute(
-            f"SELECT doc FROM offences WHERE {' AND '.join(where)} "
+            f"SELECT doc FROM offences WHERE {' AND '.join(['occurred_us > ?', *where])} "
             "ORDER BY occurred_us, id LIMIT ?",
-            [*args, q.limit],
+            [q.after_occurred_us, *args, q.limit],
         )
         return [_decoder.decode(r[0]) for r in rows]
 

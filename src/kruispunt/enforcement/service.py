@@ -36,7 +36,13 @@ from kruispunt.access.principals import Principal, Role
 from kruispunt.audit import PlateTokens, read_audit, write_audit
 from kruispunt.config import EnforcementConfig
 from kruispunt.enforcement import stats
-from kruispunt.enforcement.offences import Offence, OffenceCategory, OffenceStatus, OffenceStore
+from kruispunt.enforcement.offences import (
+    Offence,
+    OffenceCategory,
+    OffenceStatus,
+    OffenceStore,
+    narrowing,
+)
 from kruispunt.errors import Refused
 from kruispunt.registry import CameraRegistry
 from kruispunt.store.base import ReadStore
@@ -184,20 +190,11 @@ def check_filter(vis: Visibility, f: OffenceFilter) -> None:
 
 def filter_sql(vis: Visibility, f: OffenceFilter) -> tuple[list[str], list[Any]]:
     where, args = vis.sql()
-    clauses, values = [where], list(args)
-    for column, value in (
-        ("module", f.module), ("status", f.status), ("category", f.category), ("zone_id", f.zone),
-    ):  # fmt: skip
-        if value is not None:
-            clauses.append(f"{column} = ?")
-            values.append(str(value))
-    if f.since_day is not None:
-        clauses.append("day >= ?")
-        values.append(f.since_day)
-    if f.until_day is not None:
-        clauses.append("day <= ?")
-        values.append(f.until_day)
-    return clauses, values
+    clauses, values = narrowing(
+        (("module", f.module), ("status", f.status), ("category", f.category), ("zone_id", f.zone)),
+        since_day=f.since_day, until_day=f.until_day,
+    )  # fmt: skip
+    return [where, *clauses], [*args, *values]
 
 
 def cursor_of(o: Offence) -> str:

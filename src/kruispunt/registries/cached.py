@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Hashable
-from typing import ClassVar, Generic, TypeVar
+from typing import ClassVar, Generic, Self, TypeVar
 
 from kruispunt.plates.text import normalise
 from kruispunt.registries import metrics
@@ -123,86 +123,66 @@ class CachedLookup(Generic[K, V]):
             )  # fmt: skip
 
 
-class CachedVehicleRegistry(VehicleRegistry):
+class _Cached(Generic[K, V]):
+    """What the four registries share: the look-up, the purpose it audits by default, and
+    the question put to it."""
+
     type_key: ClassVar[str] = "cached"
 
-    def __init__(
-        self, lookup: CachedLookup[tuple[str, str], VehicleRecord], purpose: str = UNSPECIFIED
-    ):
+    def __init__(self, lookup: CachedLookup[K, V], purpose: str = UNSPECIFIED):
         self.lookup = lookup
         self.purpose = purpose
 
-    def for_purpose(self, purpose: str) -> CachedVehicleRegistry:
-        return CachedVehicleRegistry(self.lookup, purpose)
+    def for_purpose(self, purpose: str) -> Self:
+        return type(self)(self.lookup, purpose)
 
+    def _get(
+        self, key: K, *, plate: str | None, holder_id: str | None, country: str | None,
+        purpose: str | None, zone_id: str | None,
+    ) -> V | None:  # fmt: skip
+        return self.lookup.get(
+            key, plate=plate, holder_id=holder_id, country=country,
+            purpose=purpose or self.purpose, zone_id=zone_id,
+        )  # fmt: skip
+
+
+class _CachedByPlate(_Cached[tuple[str, str], V]):
+    def _by_plate(
+        self, plate: str, country: str, purpose: str | None, zone_id: str | None
+    ) -> V | None:
+        plate, country = normalise(plate), country.upper()
+        return self._get(
+            (plate, country), plate=plate, holder_id=None, country=country,
+            purpose=purpose, zone_id=zone_id,
+        )  # fmt: skip
+
+
+class CachedVehicleRegistry(_CachedByPlate[VehicleRecord], VehicleRegistry):
     def vehicle(
         self, plate: str, country: str, *, purpose: str | None = None, zone_id: str | None = None
     ) -> VehicleRecord | None:
-        plate, country = normalise(plate), country.upper()
-        return self.lookup.get(
-            (plate, country), plate=plate, holder_id=None, country=country,
-            purpose=purpose or self.purpose, zone_id=zone_id,
-        )  # fmt: skip
+        return self._by_plate(plate, country, purpose, zone_id)
 
 
-class CachedInsuranceRegister(InsuranceRegister):
-    type_key: ClassVar[str] = "cached"
-
-    def __init__(
-        self, lookup: CachedLookup[tuple[str, str], InsuranceRecord], purpose: str = UNSPECIFIED
-    ):
-        self.lookup = lookup
-        self.purpose = purpose
-
-    def for_purpose(self, purpose: str) -> CachedInsuranceRegister:
-        return CachedInsuranceRegister(self.lookup, purpose)
-
+class CachedInsuranceRegister(_CachedByPlate[InsuranceRecord], InsuranceRegister):
     def insurance(
         self, plate: str, country: str, *, purpose: str | None = None, zone_id: str | None = None
     ) -> InsuranceRecord | None:
-        plate, country = normalise(plate), country.upper()
-        return self.lookup.get(
-            (plate, country), plate=plate, holder_id=None, country=country,
-            purpose=purpose or self.purpose, zone_id=zone_id,
-        )  # fmt: skip
+        return self._by_plate(plate, country, purpose, zone_id)
 
 
-class CachedLicenceRegister(LicenceRegister):
-    type_key: ClassVar[str] = "cached"
-
-    def __init__(self, lookup: CachedLookup[str, LicenceRecord], purpose: str = UNSPECIFIED):
-        self.lookup = lookup
-        self.purpose = purpose
-
-    def for_purpose(self, purpose: str) -> CachedLicenceRegister:
-        return CachedLicenceRegister(self.lookup, purpose)
-
+class CachedLicenceRegister(_Cached[str, LicenceRecord], LicenceRegister):
     def licence(
         self, holder_id: str, *, purpose: str | None = None, zone_id: str | None = None
     ) -> LicenceRecord | None:
-        return self.lookup.get(
-            holder_id, plate=None, holder_id=holder_id, country=None,
-            purpose=purpose or self.purpose, zone_id=zone_id,
+        return self._get(
+            holder_id, plate=None, holder_id=holder_id, country=None, purpose=purpose,
+            zone_id=zone_id,
         )  # fmt: skip
 
 
-class CachedCrossBorderContact(CrossBorderContact):
-    type_key: ClassVar[str] = "cached"
-
-    def __init__(
-        self, lookup: CachedLookup[tuple[str, str], VehicleRecord], purpose: str = UNSPECIFIED
-    ):
-        self.lookup = lookup
-        self.purpose = purpose
-
-    def for_purpose(self, purpose: str) -> CachedCrossBorderContact:
-        return CachedCrossBorderContact(self.lookup, purpose)
-
+class CachedCrossBorderContact(_CachedByPlate[VehicleRecord], CrossBorderContact):
     def identify(
         self, plate: str, country: str, *, purpose: str | None = None, zone_id: str | None = None
     ) -> VehicleRecord | None:
-        plate, country = normalise(plate), country.upper()
-        return self.lookup.get(
-            (plate, country), plate=plate, holder_id=None, country=country,
-            purpose=purpose or self.purpose, zone_id=zone_id,
-        )  # fmt: skip
+        return self._by_plate(plate, country, purpose, zone_id)

@@ -2,25 +2,40 @@
 (a type key), how long its answers are cached, how look-ups are audited, the fakes' fleet,
 and the ``registry_checks`` processor.
 
-Imported by ``kruispunt.config`` (so it imports nothing of the node's own but the domain).
+Imported by ``kruispunt.config`` (so it imports nothing of the node's own but the domain),
+which is why the configuration's shared pieces (``Strict``, ``TimeZone``) are defined here;
+``kruispunt.config`` offers them again.
 """
 
 from __future__ import annotations
 
 import zoneinfo
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from kruispunt.domain.cameras import Purpose
 from kruispunt.registries.base import Fuel
 
 
-class _Strict(BaseModel):
+class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class RegistrySettings(_Strict):
+def valid_timezone(value: str) -> str:
+    """``value`` if it names an IANA time zone; a ValueError if not."""
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r}") from None
+    return value
+
+
+TimeZone = Annotated[str, AfterValidator(valid_timezone)]
+"""An IANA time zone name (``Europe/Brussels``), checked when given."""
+
+
+class RegistrySettings(Strict):
     """One registry: its adapter and its cache."""
 
     type: Literal["fake"] = Field(
@@ -79,7 +94,7 @@ BELGIAN_CAR_FUELS: dict[Fuel, float] = {
 }
 
 
-class FakeRegistrySettings(_Strict):
+class FakeRegistrySettings(Strict):
     """The fakes (type key ``fake``): every answer derives from a seeded hash of the plate
     (or holder), so the same plate always gets the same vehicle, insurance and holder."""
 
@@ -152,7 +167,7 @@ class FakeRegistrySettings(_Strict):
 CheckName = Literal["uninsured", "no_valid_licence"]
 
 
-class ChecksSettings(_Strict):
+class ChecksSettings(Strict):
     """The ``registry_checks`` processor (enable it in ``processors.enabled``)."""
 
     checks: tuple[CheckName, ...] = Field(
@@ -186,7 +201,7 @@ class ChecksSettings(_Strict):
         "camera that saw the vehicle (scope own_zone), or the network (scope network: every "
         "zone).",
     )
-    timezone: str = Field(
+    timezone: TimeZone = Field(
         "Europe/Brussels", description="The day of 'one hit per vehicle per day per check'."
     )
     uninsured_action: str = Field(
@@ -209,15 +224,6 @@ class ChecksSettings(_Strict):
         "Wegverkeerswet van 16 maart 1968, art. 30", min_length=1
     )
 
-    @field_validator("timezone")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        try:
-            zoneinfo.ZoneInfo(value)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}") from None
-        return value
-
     @field_validator("countries")
     @classmethod
     def _upper(cls, value: tuple[str, ...]) -> tuple[str, ...]:
@@ -231,7 +237,7 @@ class ChecksSettings(_Strict):
         return value
 
 
-class RegistriesConfig(_Strict):
+class RegistriesConfig(Strict):
     vehicles: RegistrySettings = Field(
         RegistrySettings(ttl_s=86_400, negative_ttl_s=3600),
         description="The vehicle registry (DIV): changes rarely.",
