@@ -27,6 +27,10 @@ def test_bench_ingest_prints_the_contract_keys() -> None:
         result["reads_per_s"] / result["store_ceiling_reads_per_s"], abs=0.01
     )
     assert result["reads_per_run"] == 4000
+    # Each vendor adapter's decode rate on its documented payload.
+    assert set(result["adapters"]) >= {"hikvision-isapi", "axis-lpv", "onvif-profile-m"}
+    for key, rate in result["adapters"].items():
+        assert isinstance(rate, int | float) and rate > 0, key
 
 
 def test_bench_hits_prints_the_contract_keys() -> None:

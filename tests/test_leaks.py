@@ -230,6 +230,7 @@ async def test_no_role_of_another_zone_sees_the_secret_by_any_route(
 # the matrix.
 SAFE_WRITES = (
     "POST /api/v1/reads",
+    "POST /api/v1/ingest/",
     "POST /api/v1/images",
     "POST /api/v1/cameras",
     "POST /api/v1/users",

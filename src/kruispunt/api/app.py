@@ -40,6 +40,7 @@ from kruispunt.api import (
     signin,
     status,
     users,
+    vendor_ingest,
     web,
 )
 from kruispunt.api.guard import public
@@ -77,9 +78,9 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
     app.state.node = node
     # live before hits: /api/v1/hits/stream must not be taken for a hit id.
     routers = (
-        ingest, cameras, status, users, signin, oidc, machines, grants, authorisations, audit_log,
-        approvals, hotlists, live, hits, holds, images, search, console, investigate, reports,
-        offences, lez, web,
+        ingest, vendor_ingest, cameras, status, users, signin, oidc, machines, grants,
+        authorisations, audit_log, approvals, hotlists, live, hits, holds, images, search,
+        console, investigate, reports, offences, lez, web,
     )  # fmt: skip
     for module in routers:
         app.include_router(module.router)

@@ -29,11 +29,262 @@ import msgspec
 from kruispunt.config import IngestConfig
 from kruispunt.domain.cameras import Camera
 from kruispunt.domain.reads import Read
+from kruispunt.ingest import adapters
 from kruispunt.ingest.validate import Limits, validate_read
 from kruispunt.ingest.wire import ReadBatchIn, ReadIn, decode_batch
 from kruispunt.sim.layout import build_province_cameras
 from kruispunt.sim.plates_gen import plate_for
 from kruispunt.store.sqlite import SqliteStore
+
+# The documented payload of each format (copies of tests/fixtures/vendors/; the bench does not
+# read tests/ at run time): type key -> (payload, content type).
+ADAPTER_PAYLOADS: dict[str, tuple[bytes, str]] = {
+    "onvif-profile-m": (  # onvif_scene.xml
+        (
+            b'<?xml version="1.0" encoding="UTF-8"?>\n'
+            b'<!-- Follows the ONVIF Analytics Service Specification, "Scene descrip'
+            b'tion"\n'
+            b"     (tt:VideoAnalytics/tt:Frame/tt:Object/tt:Appearance/tt:LicensePla"
+            b"teInfo, schema ver10). -->\n"
+            b'<tt:MetadataStream xmlns:tt="http://www.onvif.org/ver10/schema">\n'
+            b"  <tt:VideoAnalytics>\n"
+            b'    <tt:Frame UtcTime="2024-05-17T13:40:12.509Z">\n'
+            b'      <tt:Object ObjectId="2">\n'
+            b"        <tt:Appearance>\n"
+            b"          <tt:Shape>\n"
+            b'            <tt:BoundingBox left="0.1" top="0.2" right="0.3" bottom="0'
+            b'.1"/>\n'
+            b'            <tt:CenterOfGravity x="0.2" y="0.15"/>\n'
+            b"          </tt:Shape>\n"
+            b'          <tt:Class><tt:Type Likelihood="0.95">LicensePlate</tt:Type><'
+            b"/tt:Class>\n"
+            b"          <tt:LicensePlateInfo>\n"
+            b'            <tt:PlateNumber Likelihood="0.9">1ABC123</tt:PlateNumber>\n'
+            b'            <tt:PlateType Likelihood="0.8">Normal</tt:PlateType>\n'
+            b'            <tt:CountryCode Likelihood="0.7">BE</tt:CountryCode>\n'
+            b"          </tt:LicensePlateInfo>\n"
+            b"        </tt:Appearance>\n"
+            b"      </tt:Object>\n"
+            b"    </tt:Frame>\n"
+            b"  </tt:VideoAnalytics>\n"
+            b"</tt:MetadataStream>\n"
+        ),
+        "application/xml",
+    ),
+    "hikvision-isapi": (  # hikvision_anpr.xml
+        (
+            b'<?xml version="1.0" encoding="UTF-8"?>\n'
+            b'<!-- Follows Hikvision ISAPI "Intelligent Traffic" / alarm-server ANPR'
+            b" upload\n"
+            b"     (EventNotificationAlert, eventType ANPR, ANPR/licensePlate, pictu"
+            b"reInfoList). -->\n"
+            b'<EventNotificationAlert version="2.0" xmlns="http://www.hikvision.com/'
+            b'ver20/XMLSchema">\n'
+            b"<ipAddress>192.168.1.64</ipAddress>\n"
+            b"<portNo>80</portNo>\n"
+            b"<protocol>HTTP</protocol>\n"
+            b"<macAddress>44:19:b6:00:00:01</macAddress>\n"
+            b"<channelID>1</channelID>\n"
+            b"<dateTime>2024-05-17T15:40:12+02:00</dateTime>\n"
+            b"<activePostCount>1</activePostCount>\n"
+            b"<eventType>ANPR</eventType>\n"
+            b"<eventState>active</eventState>\n"
+            b"<eventDescription>ANPR</eventDescription>\n"
+            b"<channelName>Entrance</channelName>\n"
+            b"<ANPR>\n"
+            b"<country>BE</country>\n"
+            b"<licensePlate>1ABC123</licensePlate>\n"
+            b"<line>1</line>\n"
+            b"<direction>forward</direction>\n"
+            b"<confidenceLevel>92</confidenceLevel>\n"
+            b"<plateType>unknown</plateType>\n"
+            b"<plateColor>white</plateColor>\n"
+            b"<vehicleType>vehicle</vehicleType>\n"
+            b"<detectDir>8</detectDir>\n"
+            b"<vehicleInfo>\n"
+            b"<index>1</index>\n"
+            b"<colorDepth>2</colorDepth>\n"
+            b"<color>white</color>\n"
+            b"<length>0</length>\n"
+            b"<vehicleLogoRecog>Volkswagen</vehicleLogoRecog>\n"
+            b"</vehicleInfo>\n"
+            b"<pictureInfoList>\n"
+            b"<pictureInfo>\n"
+            b"<fileName>licensePlatePicture.jpg</fileName>\n"
+            b"<type>licensePlatePicture</type>\n"
+            b"<dataType>0</dataType>\n"
+            b"</pictureInfo>\n"
+            b"<pictureInfo>\n"
+            b"<fileName>detectionPicture.jpg</fileName>\n"
+            b"<type>detectionPicture</type>\n"
+            b"<dataType>0</dataType>\n"
+            b"</pictureInfo>\n"
+            b"</pictureInfoList>\n"
+            b"</ANPR>\n"
+            b"<UUID>9bc6f6a8-1dd1-11b2-8000-4419b6000001</UUID>\n"
+            b"<picNum>2</picNum>\n"
+            b"<isDataRetransmission>false</isDataRetransmission>\n"
+            b"</EventNotificationAlert>\n"
+        ),
+        "application/xml",
+    ),
+    "axis-lpv": (  # axis_lpv.json
+        (
+            b"{\n"
+            b'  "_source": "AXIS License Plate Verifier push events, JSON fields pro'
+            b"tocol 1.6 (developer.axis.com/vapix/applications/license-plate-verifie"
+            b"r-api; field table at customerhub.ff-group.ai 'JSON fields protocol 1."
+            b"6')\",\n"
+            b'  "packetCounter": "42",\n'
+            b'  "datetime": "20240517 134012509",\n'
+            b'  "plateUTF8": "1ABC123",\n'
+            b'  "plateUnicode": "1ABC123",\n'
+            b'  "plateText": "\\u0031\\u0041\\u0042\\u0043\\u0031\\u0032\\u0033",\n'
+            b'  "plateCountry": "BEL",\n'
+            b'  "plateConfidence": "0.91",\n'
+            b'  "carState": "lost",\n'
+            b'  "geotag": {"lat": 50.85045, "lon": 4.34878},\n'
+            b'  "imageType": "plate",\n'
+            b'  "plateImageType": "jpeg",\n'
+            b'  "plateImageSize": "0",\n'
+            b'  "carMoveDirection": "in",\n'
+            b'  "timeProcessing": "104",\n'
+            b'  "plateCoordinates": [625, 564, 192, 32],\n'
+            b'  "carID": "1087595",\n'
+            b'  "sensorProviderID": "gate-north",\n'
+            b'  "roiID": "1"\n'
+            b"}\n"
+        ),
+        "application/json",
+    ),
+    "openalpr": (  # openalpr_group.json
+        (
+            b"{\n"
+            b'  "_source": "OpenALPR / Rekor Scout agent webhook, data_type alpr_gro'
+            b"up (docs.rekor.ai 'Agent webhooks' / OpenALPR 'Plate group results' ex"
+            b'ample); vehicle_crop_jpeg shortened",\n'
+            b'  "version": 2,\n'
+            b'  "data_type": "alpr_group",\n'
+            b'  "epoch_start": 1715953212509,\n'
+            b'  "epoch_end": 1715953213709,\n'
+            b'  "frame_start": 1820,\n'
+            b'  "frame_end": 1850,\n'
+            b'  "company_id": "xxxxxxxx-yyyy-yyyy-yyyy-zzzzzzzzzzzz",\n'
+            b'  "agent_uid": "EDcLwTdZtGMQrF7gBVIQ",\n'
+            b'  "agent_version": "2.8.101",\n'
+            b'  "agent_type": "alprd",\n'
+            b'  "camera_id": 1630738166,\n'
+            b'  "gps_latitude": 50.85045,\n'
+            b'  "gps_longitude": 4.34878,\n'
+            b'  "country": "eu",\n'
+            b'  "uuids": ["EDcLwTdZtGMQrF7gBVIQ-1630738166-1715953212509"],\n'
+            b'  "vehicle_path": [{"x": 10, "y": 20, "w": 120, "h": 80, "t": 17159532'
+            b'12509, "f": 1820}],\n'
+            b'  "plate_indexes": [0],\n'
+            b'  "candidates": [{"plate": "1ABC123", "confidence": 94.3, "matches_tem'
+            b'plate": 1}],\n'
+            b'  "vehicle_crop_jpeg": "/9j/4AAQSkZJRg==",\n'
+            b'  "best_plate": {"plate": "1ABC123", "confidence": 94.3, "matches_temp'
+            b'late": 1, "plate_index": 0, "region": "be", "region_confidence": 88, "'
+            b'processing_time_ms": 12.4, "requested_topn": 10, "coordinates": [{"x":'
+            b' 1, "y": 2}, {"x": 3, "y": 2}, {"x": 3, "y": 4}, {"x": 1, "y": 4}]},\n'
+            b'  "best_confidence": 94.3,\n'
+            b'  "best_plate_number": "1ABC123",\n'
+            b'  "best_region": "be",\n'
+            b'  "best_region_confidence": 88,\n'
+            b'  "matches_template": true,\n'
+            b'  "best_image_width": 1280,\n'
+            b'  "best_image_height": 720,\n'
+            b'  "best_uuid": "EDcLwTdZtGMQrF7gBVIQ-1630738166-1715953212509",\n'
+            b'  "best_uuid_epoch_ms": 1715953212509,\n'
+            b'  "travel_direction": 182.5,\n'
+            b'  "is_parked": false,\n'
+            b'  "is_preview": false,\n'
+            b'  "vehicle_signature": "",\n'
+            b'  "vehicle": {\n'
+            b'    "color": [{"name": "white", "confidence": 91.2}, {"name": "silver-'
+            b'gray", "confidence": 5.1}],\n'
+            b'    "make": [{"name": "volkswagen", "confidence": 80.1}],\n'
+            b'    "make_model": [{"name": "volkswagen_golf", "confidence": 70.3}],\n'
+            b'    "body_type": [{"name": "sedan-standard", "confidence": 77.4}],\n'
+            b'    "year": [{"name": "2015-2019", "confidence": 50.0}],\n'
+            b'    "orientation": [{"name": "0", "confidence": 90.0}]\n'
+            b"  }\n"
+            b"}\n"
+        ),
+        "application/json",
+    ),
+    "platerecognizer": (  # platerecognizer_stream.json
+        (
+            b'{"_source": "Plate Recognizer Stream webhook, guides.platerecognizer.c'
+            b'om/docs/stream/results (webhook data example); box values trimmed",\n'
+            b' "hook": {"target": "http://kruispunt.example/hooks/pr", "id": "camera'
+            b'-1", "event": "recognition", "filename": "camera-1_screenshots/24-05-1'
+            b'7/13-40-12.509.jpg"},\n'
+            b' "data": {\n'
+            b'  "camera_id": "camera-1",\n'
+            b'  "filename": "camera-1_screenshots/24-05-17/13-40-12.509.jpg",\n'
+            b'  "timestamp": "2024-05-17T13:40:12.509823Z",\n'
+            b'  "timestamp_local": "2024-05-17 15:40:12.509823+02:00",\n'
+            b'  "results": [{\n'
+            b'    "box": {"xmax": 412, "xmin": 337, "ymax": 305, "ymin": 284},\n'
+            b'    "candidates": [{"plate": "1abc123", "score": 0.902}],\n'
+            b'    "color": [{"color": "white", "score": 0.81}],\n'
+            b'    "direction": 210, "dscore": 0.61,\n'
+            b'    "model_make": [{"make": "Volkswagen", "model": "Golf", "score": 0.'
+            b"74}],\n"
+            b'    "orientation": [{"orientation": "Front", "score": 0.9}],\n'
+            b'    "plate": "1abc123",\n'
+            b'    "region": {"code": "be", "score": 0.79},\n'
+            b'    "score": 0.902,\n'
+            b'    "vehicle": {"score": 0.84, "type": "Sedan", "box": {"xmax": 590, "'
+            b'xmin": 155, "ymax": 373, "ymin": 99}},\n'
+            b'    "source_url": "rtsp://camera-1/stream", "position_sec": 12.5\n'
+            b"  }]\n"
+            b" }\n"
+            b"}\n"
+        ),
+        "application/json",
+    ),
+    "frigate": (  # frigate_end.json
+        (
+            b'{"_source": "Frigate NVR docs, Integrations > MQTT, topic frigate/even'
+            b"ts (docs.frigate.video/integrations/mqtt), with the License Plate Reco"
+            b"gnition fields of docs.frigate.video/configuration/license_plate_recog"
+            b'nition",\n'
+            b' "type": "end",\n'
+            b' "before": {"id": "1715953212.509823-mxklsc", "camera": "driveway", "f'
+            b'rame_time": 1715953214.1, "label": "car", "sub_label": null, "top_scor'
+            b'e": 0.86, "false_positive": false, "start_time": 1715953212.509823, "e'
+            b'nd_time": null, "score": 0.84, "box": [424, 500, 536, 712], "area": 23'
+            b'744, "ratio": 2.1, "region": [264, 450, 667, 853], "current_zones": ["'
+            b'entrance"], "entered_zones": ["entrance"], "thumbnail": null, "has_sna'
+            b'pshot": true, "has_clip": true, "stationary": false, "motionless_count'
+            b'": 0, "position_changes": 2, "attributes": {}, "current_attributes": ['
+            b'], "recognized_license_plate": "1ABC12", "recognized_license_plate_sco'
+            b're": 0.81},\n'
+            b' "after": {"id": "1715953212.509823-mxklsc", "camera": "driveway", "fr'
+            b'ame_time": 1715953216.3, "label": "car", "sub_label": null, "top_score'
+            b'": 0.88, "false_positive": false, "start_time": 1715953212.509823, "en'
+            b'd_time": 1715953216.4, "score": 0.86, "box": [442, 506, 534, 524], "ar'
+            b'ea": 1692, "ratio": 5.1, "region": [264, 450, 667, 853], "current_zone'
+            b's": [], "entered_zones": ["entrance"], "thumbnail": null, "has_snapsho'
+            b't": true, "has_clip": true, "stationary": false, "motionless_count": 0'
+            b', "position_changes": 3, "attributes": {}, "current_attributes": [], "'
+            b'recognized_license_plate": "1ABC123", "recognized_license_plate_score"'
+            b": 0.93}\n"
+            b"}\n"
+        ),
+        "application/json",
+    ),
+    "replay": (
+        b'{"read_id": "r1", "captured_at": "2024-05-17T13:40:12Z", "plate": "1ABC123", '
+        b'"confidence": 0.9}\n'
+        b'{"read_id": "r2", "captured_at": "2024-05-17T13:40:14Z", "plate": "GH123X", '
+        b'"country": "NL", "confidence": 0.8}\n',
+        "application/x-ndjson",
+    ),
+}
 
 
 def synthetic_reads(
@@ -250,6 +501,18 @@ def decode_rate(batches: list[ReadBatchIn]) -> float:
     return n / (time.perf_counter() - start)
 
 
+def adapter_rates(seconds: float = 0.5) -> dict[str, float]:
+    """Reads per second each vendor adapter decodes from its documented payload."""
+    rates: dict[str, float] = {}
+    for key in sorted(adapters.REGISTRY):
+        if key not in ADAPTER_PAYLOADS:
+            continue
+        payload, content_type = ADAPTER_PAYLOADS[key]
+        decoder = adapters.build(key)
+        rates[key] = round(adapters.decode_rate(decoder, payload, seconds, content_type))
+    return rates
+
+
 def _runs(count: int) -> Iterator[Path]:
     for _ in range(count):
         with tempfile.TemporaryDirectory(prefix="kruispunt-bench-") as tmp:
@@ -298,6 +561,7 @@ def run_ingest_bench(
         "processed_per_s": round(statistics.median(r["processed_per_s"] for r in e2e)),
         "backpressure_events": sum(r["backpressure_events"] for r in e2e),
         "decode_reads_per_s": round(decode_rate(synthetic_reads(cameras, 50 * batch, batch))),
+        "adapters": adapter_rates(),
         "reads_per_run": reads,
         "batch": batch,
         "clients": clients,
