@@ -23,13 +23,14 @@ from kruispunt.access.approvals import (
     coverage_problems,
 )
 from kruispunt.access.policy import Consultation, PolicyGate, PolicyRefused
-from kruispunt.access.principals import Principal, Role, User
+from kruispunt.access.principals import Principal, Role
 from kruispunt.api.app import create_app
 from kruispunt.audit import AuditRecord, iter_audit, read_audit, verify_chain
 from kruispunt.law.purpose import Purpose
 from kruispunt.node import Node
-from kruispunt.store.sql import SqlStore, now_us
+from kruispunt.store.sql import SqlStore
 from tests.conftest import on_both_engines
+from tests.people import Clock, accounts, p
 
 pytestmark = on_both_engines
 
@@ -39,10 +40,6 @@ A, B = "pz5364", "pz5352"
 CASE = "AN.12.LB.012345/2024"
 REASON = "ANPR trail of the getaway car of the robbery in Turnhout on 3 May"
 PARTIAL = "1-AB*"  # three known characters: fewer than the four of the BE caps
-
-
-def p(user_id: str, zone: str, role: Role) -> Principal:
-    return Principal(user_id=user_id, zone_id=zone, role=role)
 
 
 INV_A = p("inv-a", A, Role.INVESTIGATOR)
@@ -58,14 +55,6 @@ ADMIN_U = p("adm", "network", Role.ADMIN)
 PEOPLE = (INV_A, ANA_A, OP_A, CHIEF_A, CHIEF_B, INV_B, MAG, DPO, AUDITOR, ADMIN_U)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.us = now_us()
-
-    def __call__(self) -> int:
-        return self.us
-
-
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
@@ -73,13 +62,7 @@ def clock() -> Clock:
 
 @pytest.fixture
 def tokens(node: Node) -> dict[str, str]:
-    return {
-        who.user_id: node.users.create(
-            User(id=who.user_id, name=who.user_id, zone_id=who.zone_id, role=who.role),
-            actor=None,
-        )
-        for who in PEOPLE
-    }
+    return accounts(node, PEOPLE)
 
 
 @pytest.fixture

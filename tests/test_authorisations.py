@@ -22,14 +22,15 @@ from kruispunt.access.authorisations import (
     RecordedAuthorisation,
 )
 from kruispunt.access.policy import Consultation, Decision, PolicyGate, PolicyRefused
-from kruispunt.access.principals import Principal, Role, User
+from kruispunt.access.principals import Principal, Role
 from kruispunt.api.app import create_app
 from kruispunt.audit import AuditRecord, iter_audit, read_audit, verify_chain
 from kruispunt.law.decide import AuthorisationKind, RefusalCode
 from kruispunt.law.profiles import JurisdictionProfile, profile
 from kruispunt.node import Node
-from kruispunt.store.sql import SqlStore, now_us
+from kruispunt.store.sql import SqlStore
 from tests.conftest import on_both_engines
+from tests.people import Clock, accounts, p
 
 pytestmark = on_both_engines
 
@@ -40,10 +41,6 @@ CASE = "AN.12.LB.012345/2024"
 GROUNDS = "Armed robbery of the jeweller in Turnhout on 3 May 2024; the getaway car was seen"
 REASON = "ANPR trail of the getaway car of the robbery in Turnhout on 3 May"
 PLATE = "1-ABC-123"
-
-
-def p(user_id: str, zone: str, role: Role) -> Principal:
-    return Principal(user_id=user_id, zone_id=zone, role=role)
 
 
 MAG = p("mag", "network", Role.MAGISTRATE)
@@ -59,14 +56,6 @@ ADMIN_U = p("adm", "network", Role.ADMIN)
 PEOPLE = (MAG, CHIEF_A, CHIEF_B, INV_A, ANA_A, OP_A, INV_B, DPO, AUDITOR, ADMIN_U)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.us = now_us()
-
-    def __call__(self) -> int:
-        return self.us
-
-
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
@@ -74,13 +63,7 @@ def clock() -> Clock:
 
 @pytest.fixture
 def tokens(node: Node) -> dict[str, str]:
-    return {
-        who.user_id: node.users.create(
-            User(id=who.user_id, name=who.user_id, zone_id=who.zone_id, role=who.role),
-            actor=None,
-        )
-        for who in PEOPLE
-    }
+    return accounts(node, PEOPLE)
 
 
 def service_for(node: Node, clock: Clock, law: JurisdictionProfile) -> AuthorisationService:

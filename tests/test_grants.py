@@ -20,13 +20,14 @@ from kruispunt.access.grants import (
     GrantService,
     GrantStatus,
 )
-from kruispunt.access.principals import Principal, Role, User
+from kruispunt.access.principals import Principal, Role
 from kruispunt.api import grants as grants_api
 from kruispunt.api.app import create_app
 from kruispunt.audit import iter_audit, read_audit, verify_chain
 from kruispunt.node import Node
-from kruispunt.store.sql import SqlStore, now_us
+from kruispunt.store.sql import SqlStore
 from tests.conftest import on_both_engines
+from tests.people import Clock, accounts, p
 
 pytestmark = on_both_engines
 
@@ -34,10 +35,6 @@ HOUR = 3_600_000_000
 DAY = 24 * HOUR
 A, B, C = "pz5364", "pz5352", "pz5369"  # requester's zone, data zone, a third zone
 REASON = "ANPR trail of the getaway car of the robbery in Turnhout on 3 May"
-
-
-def p(user_id: str, zone: str, role: Role) -> Principal:
-    return Principal(user_id=user_id, zone_id=zone, role=role)
 
 
 INV_A = p("inv-a", A, Role.INVESTIGATOR)
@@ -52,14 +49,6 @@ DPO = p("dpo", "network", Role.DPO)
 PEOPLE = (INV_A, ANALYST_A, CHIEF_A, CHIEF_B, CHIEF_C, OP_B, ADMIN_U, AUDITOR, DPO)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.us = now_us()
-
-    def __call__(self) -> int:
-        return self.us
-
-
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
@@ -68,13 +57,7 @@ def clock() -> Clock:
 @pytest.fixture
 def tokens(node: Node) -> dict[str, str]:
     """The people of these tests as users of the node, with their API tokens."""
-    return {
-        who.user_id: node.users.create(
-            User(id=who.user_id, name=who.user_id, zone_id=who.zone_id, role=who.role),
-            actor=None,
-        )
-        for who in PEOPLE
-    }
+    return accounts(node, PEOPLE)
 
 
 @pytest.fixture

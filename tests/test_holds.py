@@ -20,13 +20,14 @@ from kruispunt.access.holds import (
     LegalHold,
     LegalHoldService,
 )
-from kruispunt.access.principals import Principal, Role, User
+from kruispunt.access.principals import Principal, Role
 from kruispunt.audit import read_audit, verify_chain
 from kruispunt.domain.reads import Read
 from kruispunt.law.purpose import validate_case
 from kruispunt.node import Node
 from kruispunt.store.sql import SqlStore
 from tests.conftest import on_both_engines
+from tests.people import accounts, p
 
 pytestmark = on_both_engines
 
@@ -38,10 +39,6 @@ CASE = "TU.12.LB.001234/25"
 OTHER_CASE = "TU.12.LB.009999/25"
 REASON = "Getaway car of the armed robbery in Turnhout on 3 May, evidence for trial"
 PLATE = "1ABC123"
-
-
-def p(user_id: str, zone: str, role: Role) -> Principal:
-    return Principal(user_id=user_id, zone_id=zone, role=role)
 
 
 CHIEF_A = p("chief-a", A, Role.ZONE_CHIEF)
@@ -60,13 +57,7 @@ PEOPLE = (CHIEF_A, MAG_A, CHIEF_B, INV_A, ANA_A, OP_A, INV_B, DPO, AUDITOR, ADMI
 @pytest.fixture
 def tokens(node: Node) -> dict[str, str]:
     """The people of these tests as users of the node, with their API tokens."""
-    return {
-        who.user_id: node.users.create(
-            User(id=who.user_id, name=who.user_id, zone_id=who.zone_id, role=who.role),
-            actor=None,
-        )
-        for who in PEOPLE
-    }
+    return accounts(node, PEOPLE)
 
 
 def h(tokens: dict[str, str], user_id: str) -> dict[str, str]:

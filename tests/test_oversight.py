@@ -15,7 +15,7 @@ import msgspec
 import pytest
 from typer.testing import CliRunner
 
-from kruispunt.access.principals import Principal, Role, User
+from kruispunt.access.principals import Role, User
 from kruispunt.audit import AuditRecord, iter_audit, read_audit, verify_chain, write_audit
 from kruispunt.config import ENV_KEYS, ConfigError, OversightConfig, load_config
 from kruispunt.hits.models import HitStatus, Outcome
@@ -28,6 +28,7 @@ from kruispunt.oversight.transparency import Jurisdiction, TransparencyReport
 from kruispunt.store.base import ReadStore
 from kruispunt.store.sql import SqlStore
 from tests.conftest import make_camera, on_both_engines
+from tests.people import p
 from tests.test_live_hub import make_hit
 
 pytestmark = on_both_engines
@@ -52,10 +53,6 @@ def at(day: dt.date, hour: int, minute: int = 0, second: int = 0) -> int:
 def day(n: int) -> dt.date:
     """The n-th day of the period (0: its first)."""
     return SINCE + dt.timedelta(days=n)
-
-
-def p(user_id: str, zone: str, role: Role) -> Principal:
-    return Principal(user_id=user_id, zone_id=zone, role=role)
 
 
 # -- pure: periods and who reads what --------------------------------------------------------
