@@ -27,6 +27,7 @@ import httpx
 import pytest
 
 from kruispunt.access.principals import Principal, Role, User
+from kruispunt.domain.cameras import Purpose
 from kruispunt.domain.reads import Read
 from kruispunt.node import Node
 from tests.browser import chromium, serving, watch_for_problems
@@ -41,6 +42,7 @@ HOUR = 60 * MIN
 DAY = 24 * HOUR
 A, B = "pz5364", "pz5352"
 C1, C2, C3, FAR, B1 = "pz5364-c001", "pz5364-c002", "pz5364-c003", "pz5364-c009", "pz5352-c001"
+LEZ_CAM = "pz5364-c030"  # a city's low-emission-zone camera: no police purpose
 PLATE, FOLLOWER, OTHER = "1ABC123", "2FOL999", "1ABD12"
 CASE = "TU.12.LB.001234/25"
 REASON = "ANPR trail of the getaway car of the robbery in Turnhout on 3 May"
@@ -72,6 +74,7 @@ def seed(node: Node) -> tuple[int, int]:
     node.upsert_cameras([
         make_camera(C1), make_camera(C2, lat=51.3317), make_camera(C3, lat=51.3407),
         make_camera(FAR, lat=51.2000, lon=4.4000), make_camera(B1, zone=B),
+        make_camera(LEZ_CAM, lat=51.3250, purposes=(Purpose.LEZ,)),
     ])  # fmt: skip
     now = node.policy.now()
     t = now - 5 * HOUR
@@ -86,6 +89,7 @@ def seed(node: Node) -> tuple[int, int]:
         _read(200, "1-ABD-12", C2, t + 5 * MIN),
         _read(201, "1-ABC-123", B1, now - HOUR),  # another zone's: never shown
         _read(202, "1-ABC-123", C1, now - 28 * DAY),  # readable only for a judicial purpose
+        _read(203, "1-ABC-123", LEZ_CAM, t + 10 * MIN),  # purpose limitation: never shown
     ]
     node.writer.call(lambda store: store.append(reads)).result()
     return t, now
@@ -430,6 +434,22 @@ def test_place_and_time_gives_the_counts_first_then_the_list(page: Page, seeded:
     assert "3 vehicles" in page.inner_text("#place-withheld")
     assert page.is_hidden("#place-vehicles")
     assert page.inner_text("#place-counts").startswith("5 reads of 3 vehicles")
+    assert problems == []
+
+
+def test_a_camera_without_police_purpose_is_named_not_searched(page: Page, seeded: Seeded) -> None:
+    problems = ready(page, seeded)
+    page.click("#tab-place")
+    t = seeded.t
+    page.fill("#place-form [name=since]", local(t - 10 * MIN))
+    page.fill("#place-form [name=until]", local(t + 30 * MIN))
+    page.select_option("#place-form select[name=cameras]", [C1, LEZ_CAM])
+    page.click("#place-form button[type=submit]")
+    page.wait_for_selector("#place-results", state="visible")
+    decision = page.inner_text("#place-decision")
+    assert "serve no police purpose" in decision and LEZ_CAM in decision
+    assert [r[0].split(" · ")[0] for r in rows(page, "#place-cameras")] == [C1]
+    assert page.inner_text("#place-counts").startswith("2 reads of 2 vehicles")
     assert problems == []
 
 

@@ -45,11 +45,23 @@
     return box;
   }
 
-  function showDecision(tab, decision, notVisible) {
+  // Cameras named (or in the area) registered for no police purpose (LEZ, statistics):
+  // purpose limitation keeps their reads out of an investigation.
+  function notPoliceBox(ids) {
+    const box = h("div", "cut-box not-police");
+    box.setAttribute("role", "note");
+    box.append(h("strong", null, "Not searched, these cameras serve no police purpose: "),
+      ids.map(function (id) { return cameraLabel(id); }).join(", ") + ".");
+    return box;
+  }
+
+  function showDecision(tab, decision, notVisible, notPolice) {
     const box = $(tab + "-decision");
     const hidden = notVisible || [];
+    const other = notPolice || [];
     box.replaceChildren();
-    box.classList.toggle("incomplete", !decision.complete || hidden.length > 0);
+    box.classList.toggle("incomplete",
+      !decision.complete || hidden.length > 0 || other.length > 0);
     box.append(h("p", null, "Searched for " + purposeLabel(decision.purpose) + ", case " +
       decision.case + (decision.approval_id ? ", approval " + decision.approval_id : "") +
       ". Zones read: " + decision.zones.map(zoneLabel).join(", ") + "."));
@@ -60,6 +72,7 @@
       box.append(cutBox(decision.refused, "Part of the period was NOT searched:"));
     }
     if (hidden.length) box.append(hiddenBox(hidden));
+    if (other.length) box.append(notPoliceBox(other));
     if (decision.ignored_authorisations && decision.ignored_authorisations.length) {
       const list = h("ul", "cut-list");
       for (const i of decision.ignored_authorisations) {
@@ -70,5 +83,5 @@
     box.hidden = false;
   }
 
-  Object.assign(inv, { cutBox, hiddenBox, showDecision });
+  Object.assign(inv, { cutBox, hiddenBox, notPoliceBox, showDecision });
 })();

@@ -8,7 +8,8 @@
   const inv = window.kruispuntInvestigate;
   if (!inv) return;
   const { $, state, h, row, table, num, plateCell, count, when, timeEl, zoneLabel, cameraLabel,
-    byId, setStatus, search, cutBox, hiddenBox, showDecision, setMap, routeOf, distinct } = inv;
+    byId, setStatus, search, cutBox, hiddenBox, notPoliceBox, showDecision, setMap, routeOf,
+    distinct } = inv;
 
   // -- plate search: the timeline, page after page -----------------------------------------
   function plateRow(r, n, known) {
@@ -51,7 +52,7 @@
     $("plate-summary").textContent = count(st.reads.length, "read") + " of " + kind + out.plate +
       (out.confusable ? " (with confusable characters)" : "") +
       (st.cursor ? "; more on the next page." : ".");
-    showDecision("plate", out.decision, out.not_visible);
+    showDecision("plate", out.decision, out.not_visible, out.not_police);
     $("plate-results").hidden = false;
     setStatus("plate", more ? count(out.reads.length, "more read") + "." :
       st.reads.length === 0 ? "No read found." : count(st.reads.length, "read") + " found.");
@@ -86,7 +87,7 @@
       return row([cameraLabel(x.camera_id, known), cam ? zoneLabel(cam.zone_id) : null,
         num(x.reads), num(x.vehicles)]);
     }));
-    showDecision("place", out.decision, out.not_visible);
+    showDecision("place", out.decision, out.not_visible, out.not_police);
     $("place-results").hidden = false;
     const vehicles = $("place-vehicles");
     const withheld = $("place-withheld");
@@ -136,6 +137,7 @@
       const cut = h("div");
       if (!s.decision.complete) cut.append(cutBox(s.decision.refused, "Not searched:"));
       if (s.not_visible && s.not_visible.length) cut.append(hiddenBox(s.not_visible));
+      if (s.not_police && s.not_police.length) cut.append(notPoliceBox(s.not_police));
       return row([num(s.site + 1), s.label, s.cameras.join(", "), num(s.reads),
         num(s.vehicles), cut.childElementCount ? cut : "—"]);
     }));
@@ -148,7 +150,8 @@
     }));
     $("multi-results").hidden = false;
     const cut = out.sites.filter(function (s) {
-      return !s.decision.complete || (s.not_visible && s.not_visible.length);
+      return !s.decision.complete || (s.not_visible && s.not_visible.length) ||
+        (s.not_police && s.not_police.length);
     }).length;
     setStatus("multi", count(out.vehicles.length, "vehicle") + " seen at " + body.min_sites +
       " sites or more." + (cut ? " " + count(cut, "site") + " not searched whole: see the table." : ""));
