@@ -1,10 +1,12 @@
 """AXIS License Plate Verifier push events (HTTP POST, JSON), protocol 1.6.
 
-Bare JSON, or a ``multipart/form-data`` body with the JSON part and the plate picture
-(``plateImageType`` says which format). Field names as in the LPV push-event table:
-``datetime`` ("YYYYMMDD HHMMSSFFF", optional "+HHMM"), ``plateUTF8``/``plateText``,
-``plateCountry`` (alpha-3), ``plateConfidence``, ``carState`` (new/updated/lost),
-``carMoveDirection`` (unk/in/out), ``carID``, ``sensorProviderID``, ``roiID``.
+Bare JSON, or a ``multipart/form-data`` body with the JSON part and the picture
+(``plateImageType`` says which format, ``imageType`` which crop). Field names as in the LPV
+push-event table (FF Group, "JSON Fields (Protocol 1.6)"): ``datetime`` ("YYYYMMDD
+HHMMSSFFF", optional "+HHMM"; the event time in UTC when no offset is given),
+``plateUTF8``/``plateText``, ``plateCountry`` (alpha-3), ``plateConfidence``, ``carState``
+(new/updated/lost), ``carMoveDirection`` (unk/in/out), ``carID``, ``sensorProviderID``,
+``roiID``.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ class AxisEvent(msgspec.Struct, kw_only=True):
     sensorProviderID: str | None = None
     roiID: int | str | None = None
     plateImageType: str | None = None
+    imageType: str | None = None
 
 
 class AxisConfig(AdapterConfig):
@@ -63,6 +66,8 @@ class AxisDecoder(VendorDecoder):
         if content_type.lower().startswith("multipart/"):
             parts = p.parse_multipart(payload, content_type)
             json_parts = [x for x in parts if "json" in x.content_type]
+            if not json_parts:  # a plain form field holding the JSON
+                json_parts = [x for x in parts if not x.content_type.startswith("image/")]
             if len(json_parts) != 1:
                 raise DecodeError(f"expected one JSON part, found {len(json_parts)}")
             payload = json_parts[0].data
@@ -85,7 +90,7 @@ class AxisDecoder(VendorDecoder):
             lane=p.small_int(event.roiID),
         )
         images = tuple(
-            Image(read_id=read_id, content_type=x.content_type, data=x.data, kind="plate")
+            Image(read_id, x.content_type, x.data, kind=(event.imageType or "plate")[:32])
             for x in pictures
         )
         return Decoded(reads=(read,), images=images)
@@ -99,4 +104,4 @@ class AxisDecoder(VendorDecoder):
         value = value.replace(microsecond=int(millis or 0) * 1000)
         if offset:
             return value.replace(tzinfo=dt.datetime.strptime(offset, "%z").tzinfo)
-        return value.replace(tzinfo=self.tz)
+        return value.replace(tzinfo=dt.UTC)  # documented as UTC

@@ -1,10 +1,13 @@
 """OpenALPR / Rekor Scout agent webhooks: ``alpr_group`` and ``alpr_results`` JSON.
 
-``alpr_group`` (one vehicle passage): ``best_uuid``, ``best_plate_number``,
-``best_confidence`` (percent), ``best_region``, ``epoch_start`` (ms), ``travel_direction``,
-``vehicle`` attributes (color, make, body_type: lists of {name, confidence}) and an optional
+As in the OpenALPR documentation (github.com/openalpr/doc, app_integration "JSON Plate
+Results" / "JSON Group Results", version 2). ``alpr_group`` (one vehicle passage):
+``best_uuid``, ``best_plate_number``, ``best_confidence`` (percent), ``best_region`` (e.g.
+``us-mo``), ``epoch_start`` (ms), ``best_plate.plate_crop_jpeg`` (base64), and from newer
+agents ``vehicle`` attributes (color, make, body_type: lists of {name, confidence}) and
 ``vehicle_crop_jpeg`` (base64). ``alpr_results`` (one frame): ``uuid``, ``epoch_time`` (ms)
-and ``results[]`` with ``plate``, ``confidence`` (percent), ``region``.
+and ``results[]`` with ``plate``, ``confidence`` (percent), ``region``. The agent posts its
+minutely ``heartbeat`` to the same address: accepted, no reads.
 """
 
 from __future__ import annotations
@@ -36,6 +39,10 @@ class _Plate(msgspec.Struct):
     region: str | None = None
 
 
+class _BestPlate(msgspec.Struct):
+    plate_crop_jpeg: str | None = None
+
+
 class _Envelope(msgspec.Struct, tag_field="data_type"):
     pass
 
@@ -47,6 +54,7 @@ class AlprGroup(_Envelope, tag="alpr_group", kw_only=True):
     epoch_start: int
     best_region: str | None = None
     country: str | None = None
+    best_plate: _BestPlate | None = None
     vehicle: _Vehicle | None = None
     vehicle_crop_jpeg: str | None = None
 
@@ -55,6 +63,17 @@ class AlprResults(_Envelope, tag="alpr_results", kw_only=True):
     uuid: str
     epoch_time: int
     results: list[_Plate]
+
+
+class Heartbeat(_Envelope, tag="heartbeat"):
+    pass
+
+
+def _base64(field: str, value: str) -> bytes:
+    try:
+        return base64.b64decode(value, validate=True)
+    except binascii.Error:
+        raise DecodeError(f"{field} is not base64") from None
 
 
 def _best(items: list[_Named] | None) -> str | None:
@@ -66,9 +85,13 @@ class OpenAlprDecoder(VendorDecoder):
     type_key = "openalpr"
 
     def _decode(self, payload: bytes, content_type: str) -> Decoded:
-        doc: AlprGroup | AlprResults = p.decode_json(payload, AlprGroup | AlprResults)
+        doc: AlprGroup | AlprResults | Heartbeat = p.decode_json(
+            payload, AlprGroup | AlprResults | Heartbeat
+        )
         if isinstance(doc, AlprGroup):
             return self._group(doc)
+        if isinstance(doc, Heartbeat):
+            return Decoded(reads=())
         return Decoded(reads=tuple(self._results(doc)))
 
     def _group(self, g: AlprGroup) -> Decoded:
@@ -84,13 +107,19 @@ class OpenAlprDecoder(VendorDecoder):
             make=_best(v.make),
             colour=_best(v.color),
         )
-        images: tuple[Image, ...] = ()
-        if g.vehicle_crop_jpeg:
-            try:
-                data = base64.b64decode(g.vehicle_crop_jpeg, validate=True)
-            except binascii.Error:
-                raise DecodeError("vehicle_crop_jpeg is not base64") from None
-            images = (Image(read_id, "image/jpeg", data, kind="vehicle_crop"),)
+        crops = (
+            (
+                "plate_crop_jpeg",
+                "plate_crop",
+                g.best_plate.plate_crop_jpeg if g.best_plate else None,
+            ),
+            ("vehicle_crop_jpeg", "vehicle_crop", g.vehicle_crop_jpeg),
+        )
+        images = tuple(
+            Image(read_id, "image/jpeg", _base64(field, value), kind=kind)
+            for field, kind, value in crops
+            if value
+        )
         return Decoded(reads=(read,), images=images)
 
     def _results(self, r: AlprResults) -> list[ReadIn]:

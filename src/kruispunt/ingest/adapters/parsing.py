@@ -172,7 +172,7 @@ def country(code: str | None) -> str | None:
 _CLASSES = (
     ("motorcycle", "motorcycle"), ("motorbike", "motorcycle"), ("bus", "bus"), ("truck", "truck"),
     ("lorry", "truck"), ("trailer", "trailer"), ("van", "van"), ("pickup", "van"),
-    ("mpv", "van"), ("car", "car"), ("sedan", "car"), ("suv", "car"), ("hatch", "car"),
+    ("suv", "car"), ("mpv", "van"), ("car", "car"), ("sedan", "car"), ("hatch", "car"),
     ("coupe", "car"), ("wagon", "car"), ("vehicle", "other"),
 )  # fmt: skip
 

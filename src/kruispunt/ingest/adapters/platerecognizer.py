@@ -1,12 +1,17 @@
 """Plate Recognizer webhooks, Stream and Snapshot (JSON, or multipart with the image).
 
-Both send ``{"hook": {...}, "data": {...}}``; a multipart body has the JSON in the ``json``
-field and the picture in ``upload``. ``data.timestamp`` (ISO 8601), ``data.camera_id`` and
-``data.results[]`` with ``plate``, ``score``, ``region.code``, ``vehicle.type``,
-``model_make[]`` and ``color[]``.
+As in guides.platerecognizer.com (Stream "Webhooks and Outputs", Snapshot "Webhooks for
+Snapshot"). Both send ``{"hook": {...}, "data": {...}}``; a "webhook with image" is
+``multipart/form-data`` with the JSON in the ``json`` field and the picture in ``upload``.
+``data.timestamp`` is UTC (Stream: ISO 8601 with ``Z``; Snapshot: ``2025-09-09
+23:22:38.030345``, no offset), ``data.camera_id`` (null for a Snapshot call without one) and
+``data.results[]`` with ``plate`` (lower case), ``score`` (0-1), ``region.code``,
+``vehicle.type``, and with MMC ``model_make[]`` and ``color[]``.
 """
 
 from __future__ import annotations
+
+import datetime as dt
 
 import msgspec
 
@@ -55,6 +60,20 @@ class Webhook(msgspec.Struct):
     hook: _Hook | None = None
 
 
+def _utc(text: str) -> dt.datetime:
+    """An ISO 8601 time; one without an offset is UTC (as Plate Recognizer sends them)."""
+    try:
+        value = dt.datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise DecodeError(f"bad timestamp {text[:40]!r}") from None
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+
+
+def _image_type(part: p.Part) -> str:
+    """The ``upload`` file's type; the documented one (image/jpeg) when it names none."""
+    return part.content_type if part.content_type.startswith("image/") else "image/jpeg"
+
+
 class PlateRecognizerDecoder(VendorDecoder):
     type_key = "platerecognizer"
 
@@ -69,7 +88,7 @@ class PlateRecognizerDecoder(VendorDecoder):
             pictures = [x for x in parts if x.name == "upload"]
         doc: Webhook = p.decode_json(payload, Webhook)
         data = doc.data
-        captured_at = self.timestamp(data.timestamp)
+        captured_at = _utc(data.timestamp)
         base = (data.camera_id or "", data.timestamp, data.filename or "")
         reads = tuple(
             self.read(
@@ -85,7 +104,7 @@ class PlateRecognizerDecoder(VendorDecoder):
             for i, r in enumerate(data.results)
         )
         images = tuple(
-            Image(read.read_id, x.content_type or "image/jpeg", x.data, kind="frame")
+            Image(read.read_id, _image_type(x), x.data, kind="frame")
             for x in pictures
             for read in reads
         )
