@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from kruispunt.camera_files import (
@@ -14,7 +15,8 @@ from kruispunt.camera_files import (
     dump_cameras_geojson,
     load_cameras,
 )
-from kruispunt.domain.cameras import Camera, Mounting, Purpose
+from kruispunt.domain.cameras import Camera, CameraIngest, Mounting, Purpose
+from kruispunt.ingest.formats import describe_formats
 from kruispunt.sim.layout import build_province_cameras
 
 CAMERAS = [
@@ -208,3 +210,65 @@ def test_unsupported_suffix_and_missing_file(tmp_path: Path) -> None:
 def test_custom_zone_ids(tmp_path: Path) -> None:
     path = _write_geojson(tmp_path / "c.geojson", [_feature(id="x", zone_id="pz9999")])
     assert load_cameras(path, zone_ids={"pz9999"})[0].zone_id == "pz9999"
+
+
+WITH_INGEST = [
+    msgspec.structs.replace(CAMERAS[0], ingest=CameraIngest(format="hikvision-isapi")),
+    msgspec.structs.replace(
+        CAMERAS[1],
+        ingest=CameraIngest(
+            format="axis-lpv",
+            settings={"local_timezone": "Europe/Brussels", "emit_on": ["new", "lost"]},
+        ),
+    ),
+]
+
+
+@pytest.mark.parametrize("suffix", [".geojson", ".csv"])
+def test_the_ingest_setting_round_trips(tmp_path: Path, suffix: str) -> None:
+    path = tmp_path / f"cameras{suffix}"
+    dump = dump_cameras_csv if suffix == ".csv" else dump_cameras_geojson
+    path.write_text(dump(WITH_INGEST), "utf-8")
+    assert load_cameras(path) == WITH_INGEST
+    text = path.read_text("utf-8")
+    if suffix == ".csv":  # a bare format name when there are no settings, else JSON
+        assert ",hikvision-isapi\n" in text and '"{""format"":""axis-lpv""' in text
+
+
+def test_an_ingest_format_name_is_enough_and_bad_settings_are_located(tmp_path: Path) -> None:
+    geojson = _write_geojson(
+        tmp_path / "c.geojson",
+        [
+            _feature(id="a1", ingest="frigate"),
+            _feature(id="a2", ingest={"format": "frigate", "settings": {"emit_on": ["x"]}}),
+            _feature(id="a3", ingest="{not json"),
+            _feature(id="a4", ingest={"format": "nope"}),
+        ],
+    )
+    problems = _problems(geojson)
+    assert not any("a1" in p for p in problems), problems
+    joined = "\n".join(problems)
+    assert "feature 1 (id 'a2'): ingest.settings.emit_on.0:" in joined
+    assert "feature 2 (id 'a3'): properties.ingest: invalid JSON" in joined
+    assert "feature 3 (id 'a4'): ingest.format: unknown format 'nope'" in joined
+    csv_file = tmp_path / "c.csv"
+    csv_file.write_text(
+        CSV_HEADER.replace("\n", ",ingest\n")
+        + "b1,B,o,m,pz5364,4.9,51.3,police,frigate\n"
+        + 'b2,B,o,m,pz5364,4.9,51.3,police,"{""format"": ""replay"", ""settings"": '
+        + '{""max_rows"": 0}}"\n',
+        "utf-8",
+    )
+    (problem,) = _problems(csv_file)
+    assert problem.startswith("line 3 (id 'b2'): ingest.settings.max_rows:")
+    csv_file.write_text(
+        CSV_HEADER.replace("\n", ",ingest\n") + "b1,B,o,m,pz5364,4.9,51.3,police,frigate\n"
+    )
+    (cam,) = load_cameras(csv_file)
+    assert cam.ingest == CameraIngest(format="frigate")
+
+
+def test_the_formats_and_their_settings_are_listed_for_operators() -> None:
+    text = describe_formats()
+    assert text.startswith("native\n") and "\nhikvision-isapi\n" in text
+    assert "    emit_on = ('end',)" in text and "camera_id" not in text

@@ -6,6 +6,7 @@ import httpx
 import msgspec
 
 from kruispunt.camera_files import dump_cameras_csv, dump_cameras_geojson
+from kruispunt.domain.cameras import CameraIngest
 from kruispunt.node import Node
 from tests.conftest import ADMIN, make_camera, on_both_engines
 
@@ -102,3 +103,34 @@ async def test_a_corrupt_import_loads_nothing(client: httpx.AsyncClient, node: N
     assert resp.status_code == 400
     assert "nowhere" in resp.json()["error"]["message"]
     assert node.registry.get("pz5355-c200") is None
+
+
+async def test_the_ingest_setting_is_registered_and_checked(
+    client: httpx.AsyncClient, node: Node
+) -> None:
+    setting = CameraIngest(format="axis-lpv", settings={"local_timezone": "Europe/Brussels"})
+    cam = make_camera("pz5369-c011", zone="pz5369", ingest=setting)
+    resp = await client.put(
+        "/api/v1/cameras/pz5369-c011", content=msgspec.json.encode(cam), headers=ADMIN_H
+    )
+    assert resp.status_code == 200, resp.text
+    got = (await client.get("/api/v1/cameras/pz5369-c011")).json()["camera"]["ingest"]
+    assert got == {"format": "axis-lpv", "settings": {"local_timezone": "Europe/Brussels"}}
+    assert {c.camera.id: c.camera for c in node.store.cameras()}["pz5369-c011"] == cam
+    # Each bad setting is named: unknown format, a vendor option's bad value, a camera id.
+    for ingest, expected in (
+        ({"format": "betamax"}, "ingest.format: unknown format 'betamax'"),
+        ({"format": "axis-lpv", "settings": {"emit_on": ["gone"]}}, "ingest.settings.emit_on"),
+        ({"format": "frigate", "settings": {"local_timezone": "Mars/Olympus"}}, "Mars/Olympus"),
+        ({"format": "frigate", "settings": {"colour": "red"}}, "ingest.settings.colour"),
+        ({"format": "replay", "settings": {"camera_id": "pz5364-c001"}}, "camera_id"),
+        ({"format": "native", "settings": {"max_bytes": 2048}}, "native format has no"),
+    ):
+        body = msgspec.to_builtins(msgspec.structs.replace(cam, ingest=None)) | {"ingest": ingest}
+        resp = await client.put(
+            "/api/v1/cameras/pz5369-c011", content=msgspec.json.encode(body), headers=ADMIN_H
+        )
+        assert resp.status_code == 400, (ingest, resp.text)
+        error = resp.json()["error"]
+        assert error["code"] == "invalid_camera" and expected in error["message"], error
+    assert node.registry.get("pz5369-c011") == cam  # nothing changed

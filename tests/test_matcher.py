@@ -176,6 +176,27 @@ def test_late_means_received_long_after_capture(sqlite: SqlStore) -> None:
     assert [h.late for h in m.process([on_time, late])] == [False, True]
 
 
+def test_a_backfilled_read_is_late_however_short_the_lag(sqlite: SqlStore) -> None:
+    hotlists = FakeHotlists([make_list()], [make_entry()])
+    replayed = make_read("c", backfilled=True)  # half a second's lag, but a replay
+    (hit,) = matcher(hotlists, sqlite).process([replayed])
+    assert hit.late
+
+
+def test_the_backfill_flag_survives_the_log_tail_not_the_store(sqlite: SqlStore) -> None:
+    """It lives in memory (the writer's tail, bus messages); the store keeps no column."""
+    writer = Writer(sqlite, max_pending_reads=100, group_max_reads=100)
+    writer.start()
+    try:
+        writer.submit_reads([make_read("d", backfilled=True)]).result()
+        (tailed,) = writer.tail.after(0, 10) or []
+        assert tailed.backfilled and tailed.seq == 1
+        (stored,) = sqlite.reads_after(0, 10)
+        assert not stored.backfilled and stored.read_id == "d"
+    finally:
+        writer.stop()
+
+
 def test_one_read_on_two_lists_is_two_hits(sqlite: SqlStore) -> None:
     hotlists = FakeHotlists(
         [make_list(), make_list("l-fed", owner_zone_id="fedpol")],

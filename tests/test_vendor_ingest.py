@@ -5,15 +5,23 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
+import json
+import re
+import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
+from kruispunt.access.principals import Role, User
+from kruispunt.domain.cameras import CameraIngest
+from kruispunt.hotlists.models import HotlistList
 from kruispunt.ingest.adapters import REGISTRY, build
 from kruispunt.ingest.validate import plate_info
 from kruispunt.node import Node
-from tests.conftest import on_both_engines
+from tests.conftest import batch_json, make_camera, now, on_both_engines, read_json
+from tests.test_hotlists_service import draft
 
 pytestmark = on_both_engines
 
@@ -257,3 +265,155 @@ async def test_back_pressure_is_429(client: httpx.AsyncClient, node: Node) -> No
     assert resp.status_code == 429, resp.text
     assert resp.headers["retry-after"] and resp.json()["error"]["code"] == "saturated"
     assert node.store.count_reads() == 0
+
+
+# -- the camera's registered format and settings ----------------------------------------------
+
+
+def register(node: Node, camera_id: str, fmt: str, **settings: Any) -> str:
+    """Register ``camera_id`` for ``fmt`` with ``settings``; its (new) token."""
+    zone = camera_id.partition("-")[0]
+    node.save_camera(
+        make_camera(camera_id, zone=zone, ingest=CameraIngest(format=fmt, settings=settings))
+    )
+    return node.issue_token(camera_id)
+
+
+def captured_of(node: Node, plate: str, read_id: str) -> int:
+    info = plate_info(plate, None)
+    assert not isinstance(info, str)
+    now_us = int(dt.datetime.now(dt.UTC).timestamp() * 1_000_000)
+    (read,) = [
+        r
+        for r in node.store.reads_of_plate(info.plate, now_us - 8 * 86_400_000_000, now_us)
+        if r.read_id == read_id
+    ]
+    return read.captured_us
+
+
+async def test_the_camera_settings_decode_its_payloads(
+    client: httpx.AsyncClient, node: Node
+) -> None:
+    # A camera sending local time without an offset: its registered zone says which.
+    token = register(node, CAM, "hikvision-isapi", local_timezone="Europe/Brussels")
+    payload = re.sub(rb"(<dateTime>[^<+Z]*)[^<]*", rb"\1", fresh("hikvision_anpr.xml"))
+    ctype = "application/xml"
+    resp = await client.post(
+        "/api/v1/ingest/hikvision-isapi", content=payload, headers=bearer(token, ctype)
+    )
+    assert resp.status_code == 200 and resp.json()["stored"] == 1, resp.text
+    brussels = build("hikvision-isapi", {"local_timezone": "Europe/Brussels"})
+    (expected,) = brussels.decode(payload, ctype).reads
+    (utc,) = build("hikvision-isapi").decode(payload, ctype).reads
+    assert expected.captured_at != utc.captured_at
+    got = captured_of(node, expected.plate, expected.read_id)
+    assert got == int(expected.captured_at.timestamp() * 1_000_000)
+
+
+async def test_a_changed_setting_takes_effect_at_once(
+    client: httpx.AsyncClient, node: Node
+) -> None:
+    token = register(node, CAM, "axis-lpv")
+    payload = fresh("axis_lpv.json")  # carState "lost": a read by default
+    resp = await client.post("/api/v1/ingest/axis-lpv", content=payload, headers=bearer(token))
+    assert resp.json()["stored"] == 1, resp.text
+    register(node, CAM, "axis-lpv", emit_on=["new"])  # the cached decoder is stale now
+    token = node.issue_token(CAM)
+    resp = await client.post("/api/v1/ingest/axis-lpv", content=payload, headers=bearer(token))
+    assert resp.status_code == 200 and resp.json()["results"] == [], resp.text
+
+
+async def test_a_camera_sends_only_its_own_format_and_replay(
+    client: httpx.AsyncClient, node: Node
+) -> None:
+    token = register(node, CAM, "hikvision-isapi")
+    resp = await client.post(
+        "/api/v1/ingest/axis-lpv", content=fresh("axis_lpv.json"), headers=bearer(token)
+    )
+    assert resp.status_code == 403, resp.text
+    error = resp.json()["error"]
+    assert error["code"] == "wrong_format" and "/api/v1/ingest/hikvision-isapi" in error["message"]
+    ok = await client.post(
+        "/api/v1/ingest/hikvision-isapi",
+        content=fresh("hikvision_anpr.xml"),
+        headers=bearer(token, "application/xml"),
+    )
+    assert ok.status_code == 200 and ok.json()["stored"] == 1, ok.text
+    # Replaying its own buffer is always allowed; an unknown format is still 404.
+    line = json.dumps(read_json("replayed-1", captured_at=now() - dt.timedelta(minutes=3)))
+    resp = await client.post(
+        "/api/v1/ingest/replay", content=line.encode(), headers=bearer(token, "application/jsonl")
+    )
+    assert resp.status_code == 200 and resp.json()["stored"] == 1, resp.text
+    resp = await client.post("/api/v1/ingest/nope", content=b"{}", headers=bearer(token))
+    assert resp.status_code == 404
+    assert node.store.count_reads() == 2
+
+
+async def test_a_native_camera_sends_no_vendor_format(
+    client: httpx.AsyncClient, node: Node
+) -> None:
+    token = register(node, CAM, "native")
+    resp = await client.post(
+        "/api/v1/ingest/frigate", content=fresh("frigate_end.json"), headers=bearer(token)
+    )
+    assert resp.status_code == 403 and resp.json()["error"]["code"] == "wrong_format"
+    assert "POST /api/v1/reads" in resp.json()["error"]["message"]
+    resp = await client.post(
+        "/api/v1/reads", content=batch_json(CAM, [read_json("n-1")]), headers=bearer(token)
+    )
+    assert resp.status_code == 200 and node.store.count_reads() == 1, resp.text
+
+
+# -- back-fill: hits from replayed reads are late ---------------------------------------------
+
+WANTED = "1-WNT-001"
+
+
+def wanted_list(node: Node) -> None:
+    token = node.users.create(
+        User(id="chief", name="chief", zone_id="pz5364", role=Role.ZONE_CHIEF), actor=None
+    )
+    chief = node.users.principal_for_token(token)
+    assert chief is not None
+    node.hotlists.create_list(
+        HotlistList(id="stolen", name="Stolen", owner_zone_id="pz5364"), actor=chief
+    )
+    since = (now() - dt.timedelta(hours=2)).isoformat()
+    node.hotlists.create_entry("stolen", draft(WANTED, country="BE", valid_from=since), actor=chief)
+
+
+def hits_by_read(node: Node, count: int) -> dict[str, bool]:
+    """read id -> late, once ``count`` hits are stored."""
+    deadline = time.monotonic() + 10
+    while len(hits := node.hit_store.since(0, 100)) < count:
+        assert time.monotonic() < deadline, f"{len(hits)} hits, expected {count}"
+        time.sleep(0.05)
+    return {h.read_id: h.late for h in hits}
+
+
+async def test_replayed_reads_raise_late_hits_and_live_reads_do_not(
+    client: httpx.AsyncClient, node: Node
+) -> None:
+    wanted_list(node)
+    token = node.issue_token(CAM)
+    lines = [
+        read_json("hour-old", WANTED, country="BE", captured_at=now() - dt.timedelta(hours=1)),
+        # A short outage: two minutes' lag, yet the vehicle is gone: late too.
+        read_json("short-gap", WANTED, country="BE", captured_at=now() - dt.timedelta(minutes=2)),
+    ]
+    body = "\n".join(json.dumps(line) for line in lines).encode()
+    resp = await client.post(
+        "/api/v1/ingest/replay", content=body, headers=bearer(token, "application/x-ndjson")
+    )
+    assert resp.status_code == 200 and resp.json()["backfilled"] is True, resp.text
+    live = batch_json(CAM, [read_json("live", WANTED, country="BE")])
+    resp = await client.post("/api/v1/reads", content=live, headers=bearer(token))
+    assert resp.status_code == 200, resp.text
+    # A native camera replaying its buffer says so per read.
+    own = batch_json(CAM, [read_json("native-replay", WANTED, country="BE", backfilled=True)])
+    resp = await client.post("/api/v1/reads", content=own, headers=bearer(token))
+    assert resp.status_code == 200, resp.text
+    assert hits_by_read(node, 4) == {
+        "hour-old": True, "short-gap": True, "live": False, "native-replay": True
+    }  # fmt: skip

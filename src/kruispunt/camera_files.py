@@ -7,6 +7,11 @@ separated by ``,`` or ``;``.
 CSV: a header row with ``Camera`` field names (``lon`` and ``lat`` as columns); ``purposes``
 separated by ``;``; an empty cell means "not set" (the field's default).
 
+``ingest`` (how the camera sends its reads, see ``CameraIngest``) is, in both kinds of file,
+either a format name (``hikvision-isapi``: its default settings) or an object
+``{"format": "axis-lpv", "settings": {"local_timezone": "Europe/Brussels"}}`` (in a CSV cell,
+that object as JSON).
+
 A file is loaded whole or not at all: every problem found, with its location (CSV line or
 feature index, and camera id), is reported in one ``CameraFileError``.
 """
@@ -22,7 +27,7 @@ from typing import Any
 
 import msgspec
 
-from kruispunt.domain.cameras import Camera, validate_camera
+from kruispunt.domain.cameras import Camera, CameraIngest, validate_camera
 from kruispunt.domain.zones import network_zones
 
 FIELDS: tuple[str, ...] = Camera.__struct_fields__
@@ -153,7 +158,24 @@ def _feature_fields(feature: Any) -> tuple[dict[str, Any], list[FieldError]]:
         fields["lon"], fields["lat"] = float(coords[0]), float(coords[1])
     if isinstance(fields.get("purposes"), str):
         fields["purposes"] = _split_purposes(fields["purposes"], ",;")
+    if isinstance(fields.get("ingest"), str):
+        try:
+            fields["ingest"] = _ingest_value(fields["ingest"])
+        except ValueError as exc:
+            del fields["ingest"]
+            errors.append(("ingest", f"properties.ingest: {exc}"))
     return fields, errors
+
+
+def _ingest_value(value: str) -> Any:
+    """A format name, or the whole setting as a JSON object."""
+    value = value.strip()
+    if not value.startswith("{"):
+        return {"format": value}
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"invalid JSON at column {exc.colno}: {exc.msg}") from None
 
 
 def dump_cameras_geojson(cameras: Iterable[Camera]) -> str:
@@ -161,6 +183,8 @@ def dump_cameras_geojson(cameras: Iterable[Camera]) -> str:
     for camera in cameras:
         props = msgspec.to_builtins(camera)
         lon, lat = props.pop("lon"), props.pop("lat")
+        if props.get("ingest") is None:
+            props.pop("ingest", None)
         features.append(
             {
                 "type": "Feature",
@@ -241,6 +265,8 @@ def _csv_value(name: str, value: str) -> Any:
         raise ValueError(f"not true/false: {value!r}")
     if name == "purposes":
         return _split_purposes(value, ";")
+    if name == "ingest":
+        return _ingest_value(value)
     return value
 
 
@@ -256,6 +282,10 @@ def dump_cameras_csv(cameras: Iterable[Camera]) -> str:
 def _csv_cell(value: object) -> str:
     if value is None:
         return ""
+    if isinstance(value, CameraIngest):
+        if not value.settings:
+            return value.format
+        return msgspec.json.encode(value).decode()
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, tuple):

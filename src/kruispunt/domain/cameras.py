@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from typing import Any
 
 import msgspec
 
@@ -19,6 +20,22 @@ class Purpose(enum.StrEnum):
 class Mounting(enum.StrEnum):
     FIXED = "fixed"
     MOBILE = "mobile"
+
+
+NATIVE_FORMAT = "native"
+
+
+class CameraIngest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """How a camera sends its reads.
+
+    ``format`` is ``native`` (the v1 batch of ``POST /api/v1/reads`` or the MQTT ``reads``
+    topic) or the type key of an ingest adapter (``hikvision-isapi``, ``axis-lpv``, ...);
+    ``settings`` are that adapter's own config fields (``local_timezone``, ``emit_on``, ...),
+    checked against its config model when the camera is registered.
+    """
+
+    format: str
+    settings: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
 class Camera(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -44,6 +61,8 @@ class Camera(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     vendor: str | None = None
     mounting: Mounting = Mounting.FIXED
     active: bool = True
+    # None: the camera may post native batches and any vendor format with default settings.
+    ingest: CameraIngest | None = None
 
 
 CAMERA_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"
@@ -68,4 +87,9 @@ def validate_camera(camera: Camera, *, zone_ids: set[str]) -> list[str]:
         problems.append("purposes: at least one purpose")
     if not camera.name.strip():
         problems.append("name: must not be empty")
+    if camera.ingest is not None:
+        # The adapters' config models are the one source of truth for their settings.
+        from kruispunt.ingest.formats import setting_problems
+
+        problems.extend(setting_problems(camera.ingest))
     return problems

@@ -32,3 +32,8 @@ class Read(msgspec.Struct, frozen=True, array_like=True, gc=False):
     make: str | None = None
     colour: str | None = None
     image_ref: str | None = None
+    # A camera replaying its buffer after an outage: hits from it are late whatever the lag.
+    # Not a store column: it travels with the read in memory (the writer's log tail, the
+    # JetStream messages); a read taken back from the store has False, and then only the
+    # arrival lag makes a hit late.
+    backfilled: bool = False

@@ -2,13 +2,39 @@
 
 Topics (``{prefix}`` is ``mqtt.topic_prefix``, ``kruispunt`` by default)::
 
-    {prefix}/cameras/{camera_id}/reads   camera -> node, QoS 1: the v1 batch JSON of the HTTP API
-    {prefix}/cameras/{camera_id}/acks    node -> camera, QoS 1, not retained: the outcome
+    {prefix}/cameras/{camera_id}/reads            camera -> node, QoS 1: the v1 batch JSON of
+                                                  the HTTP API (``POST /api/v1/reads``)
+    {prefix}/cameras/{camera_id}/ingest/{format}  camera -> node, QoS 1: one payload in a
+                                                  vendor's format, as ``POST /api/v1/ingest/
+                                                  {format}`` takes it (same decoder, same rules)
+    {prefix}/cameras/{camera_id}/ingest/{format}/events   the same (Frigate, see below;
+    {prefix}/cameras/{camera_id}/ingest/{format}/tracked_object_update   also this one)
+    {prefix}/cameras/{camera_id}/acks             node -> camera, QoS 1, not retained: outcome
 
-The ack is the ``ReadBatchResult`` JSON of ``POST /api/v1/reads`` when the batch was taken, or
-``{"error": code, "message": ..., "retry_after": null, "results": [...] | null}`` when it was
-refused for good (malformed_batch, unknown_camera, camera_mismatch, camera_inactive,
-body_too_large, batch_too_large, all_reads_rejected: resending the same batch will not help).
+A vendor payload is decoded by the camera's decoder for the format: the format and settings
+the camera is registered with (``Camera.ingest``); a camera registered for another format is
+refused (wrong_format), one registered without a format may use any with default settings
+(``ingest/formats.py``). The decoded reads then take the native path; pictures that came with
+them are kept in the image store once the reads are durable (``ingest/vendor.py``, shared with
+HTTP). A payload that decodes to no read (a Frigate ``new``/``update`` event, an object
+without a plate) is acknowledged to the broker and otherwise ignored: no ack is published.
+The MQTT v5 Content Type of a publish, if any, is passed to the decoder (multipart needs it).
+
+Frigate NVR publishes its events to ``{its mqtt.topic_prefix}/events``: set Frigate's
+``mqtt.topic_prefix`` to ``kruispunt/cameras/<camera_id>/ingest/frigate`` (and its
+``mqtt.user``/``password`` to the camera's) and its events arrive on
+``.../ingest/frigate/events`` (and its plate updates on ``.../tracked_object_update``, read
+when the camera's ``emit_on`` setting has ``lpr``). Frigate's other topics (``available``,
+``stats``, per-camera state, snapshots) land under the same prefix; the node does not
+subscribe to them. Every Frigate camera's events become reads of that one Kruispunt camera:
+give each ANPR camera its own Frigate instance.
+
+The ack is the ``ReadBatchResult`` JSON of ``POST /api/v1/reads`` (for a vendor payload the
+``POST /api/v1/ingest/{format}`` result, with ``format``, ``backfilled`` and ``images``) when
+the batch was taken, or ``{"error": code, "message": ..., "retry_after": null, "results":
+[...] | null}`` when it was refused for good (malformed_batch, malformed_payload,
+unknown_camera, unknown_format, wrong_format, camera_mismatch, camera_inactive, body_too_large,
+batch_too_large, all_reads_rejected: resending the same payload will not help).
 Both carry two more keys so that a camera can tell which batch an ack answers:
 
 - ``batch_sha256``: the SHA-256 (hex) of the published payload, always present; any camera,
@@ -21,11 +47,12 @@ Both carry two more keys so that a camera can tell which batch an ack answers:
 
 A redelivered or resent batch is answered again: its reads then come back as ``duplicate``.
 
-Authentication is the broker's: it authenticates each camera (username = camera id) and its ACL
-lets a camera publish only under its own topic. The node takes the camera id from the topic
-and passes it to :meth:`IngestService.ingest` as the authenticated camera, which refuses a
-batch naming another camera (camera_mismatch). A topic of an unregistered camera is refused
-(unknown_camera) before its payload is looked at. Example Mosquitto set-up (2.x)::
+Authentication is the broker's: it authenticates each camera (username = camera id, password
+= for instance the camera's token) and its ACL lets a camera publish only under its own
+topics. The node takes the camera id from the topic and passes it to
+:meth:`IngestService.ingest` as the authenticated camera, which refuses a batch naming another
+camera (camera_mismatch). A topic of an unregistered camera is refused (unknown_camera) before
+its payload is looked at. Example Mosquitto set-up (2.x)::
 
     # /etc/mosquitto/conf.d/kruispunt.conf
     persistence true                   # queued messages and sessions survive a broker restart
@@ -33,15 +60,20 @@ batch naming another camera (camera_mismatch). A topic of an unregistered camera
     max_queued_bytes 2000000000        #   busy node are DROPPED; bound by bytes instead
     persistent_client_expiration 14d
     allow_anonymous false
-    password_file /etc/mosquitto/passwd
+    password_file /etc/mosquitto/passwd   # mosquitto_passwd -b passwd <camera_id> <token>
     acl_file /etc/mosquitto/acl
 
     # /etc/mosquitto/acl
     user kruispunt-node
     topic read kruispunt/cameras/+/reads
+    topic read kruispunt/cameras/+/ingest/#
     topic write kruispunt/cameras/+/acks
     pattern write kruispunt/cameras/%u/reads
+    pattern write kruispunt/cameras/%u/ingest/#
     pattern read kruispunt/cameras/%u/acks
+
+A broker that refuses the node the ``ingest`` subscriptions (an ACL from before them) leaves
+the native topic working: the node logs a warning and goes on.
 
 Durability. The node connects with MQTT v5, a fixed client id (``mqtt.client_id``),
 clean start off and a session expiry (by default ``ingest.max_age_days``, at least a day:
@@ -87,12 +119,17 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from kruispunt.config import MqttConfig
+from kruispunt.images.service import ImageService
+from kruispunt.ingest import vendor
+from kruispunt.ingest.adapters import Decoded
 from kruispunt.ingest.service import IngestError, IngestService
 from kruispunt.ingest.wire import ReadBatchResult
 
 log = logging.getLogger(__name__)
 
 RETRY_CODES = frozenset({"saturated", "store_unavailable"})
+# Sub-topics taken after ``ingest/{format}``: where Frigate publishes under its topic prefix.
+SUBTOPICS = ("events", "tracked_object_update")
 MAX_RETRY_DELAY_S = 30.0
 RECONNECT_MIN_S = 1
 RECONNECT_MAX_S = 30
@@ -108,6 +145,7 @@ class MqttStats:
     stored_batches: int = 0  # acknowledged after a durable commit (all-duplicate batches too)
     refused: dict[str, int] = field(default_factory=dict)  # refused for good, by code
     deferred: int = 0  # saturated / store_unavailable: kept unacknowledged and retried
+    ignored: int = 0  # vendor payloads without a read (Frigate updates ...): no ack published
     abandoned: int = 0  # left unacknowledged (stop, reconnect, error): the broker redelivers
     reconnects: int = 0
     connected: bool = False
@@ -165,7 +203,8 @@ def _batch_id(props: Properties | None) -> str | None:
 
 
 class MqttIngest:
-    """Subscribes to ``{prefix}/cameras/+/reads`` and feeds the batches to the IngestService.
+    """Subscribes to ``{prefix}/cameras/+/reads`` and ``.../ingest/{format}`` and feeds the
+    batches to the IngestService (vendor payloads through the camera's decoder first).
 
     Runs on a daemon thread with its own asyncio event loop (the ingest service is async) plus
     paho-mqtt's network thread, which reconnects with back-off. One instance is started once.
@@ -181,6 +220,7 @@ class MqttIngest:
         session_expiry_s: int | None = None,
         keepalive_s: int = 30,
         retry_delay_s: float | None = None,
+        images: ImageService | None = None,
     ) -> None:
         if config.url is None:
             raise MqttIngestError("mqtt.url is not set")
@@ -199,9 +239,16 @@ class MqttIngest:
         self._keepalive_s = keepalive_s
         self._retry_delay_s = retry_delay_s
         self._max_body = ingest.config.max_body_bytes
+        self._images = images
         prefix = config.topic_prefix.rstrip("/")
         self._camera_prefix = f"{prefix}/cameras/"
         self.subscription = f"{prefix}/cameras/+/reads"
+        # The native topic first: it alone must be granted (see _on_subscribe).
+        self.subscriptions = (
+            self.subscription,
+            f"{prefix}/cameras/+/ingest/+",
+            *(f"{prefix}/cameras/+/ingest/+/{sub}" for sub in SUBTOPICS),
+        )
         self.stats = MqttStats()
 
         self._slots = threading.BoundedSemaphore(max_inflight)
@@ -344,7 +391,7 @@ class MqttIngest:
             log.info("MQTT: new session for %s (nothing was queued)", self.config.client_id)
         # Always (re)subscribe: harmless when the session kept the subscription, needed when
         # the broker lost it.
-        client.subscribe(self.subscription, qos=1)
+        client.subscribe([(topic, 1) for topic in self.subscriptions])
 
     def _on_connect_fail(self, client: paho.Client, userdata: Any) -> None:
         self._problem("cannot connect")
@@ -371,13 +418,15 @@ class MqttIngest:
         reason_codes: list[ReasonCode],
         properties: Properties | None,
     ) -> None:
-        if any(rc.is_failure for rc in reason_codes):
-            self._problem(f"subscription to {self.subscription} refused: {reason_codes[0]}")
+        if not reason_codes or reason_codes[0].is_failure:
+            code = reason_codes[0] if reason_codes else "no reason code"
+            self._problem(f"subscription to {self.subscription} refused: {code}")
             return
-        if any(rc.value == 0 for rc in reason_codes):
-            log.warning(
-                "MQTT: broker granted only QoS 0 for %s; reads may be lost", self.subscription
-            )
+        for topic, rc in zip(self.subscriptions, reason_codes, strict=False):
+            if rc.is_failure:  # e.g. an ACL from before the vendor topics: native still works
+                log.warning("MQTT: subscription to %s refused: %s", topic, rc)
+            elif rc.value == 0:
+                log.warning("MQTT: broker granted only QoS 0 for %s; reads may be lost", topic)
         self._subscribed.set()
 
     def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
@@ -438,9 +487,20 @@ class MqttIngest:
             self._slots.release()
 
     async def _process(self, msg: _Incoming) -> None:
-        camera_id = self._camera_of(msg.topic)
-        if camera_id is None:  # cannot happen with our subscription; nobody to answer
+        route = self._route(msg.topic)
+        if route is None:  # cannot happen with our subscriptions; nobody to answer
             log.warning("MQTT: ignoring a message on unexpected topic %r", msg.topic)
+            self._puback(msg)
+            return
+        camera_id, fmt = route
+        try:
+            decoded = await self._decode(camera_id, fmt, msg) if fmt is not None else None
+        except IngestError as exc:  # unknown camera or format, wrong format, malformed
+            self._refuse(camera_id, msg, exc)
+            return
+        if decoded is not None and not decoded.reads:
+            self.stats.ignored += 1
+            log.debug("MQTT: %s payload of camera %s has no read; ignored", fmt, camera_id)
             self._puback(msg)
             return
         attempt = 0
@@ -449,7 +509,7 @@ class MqttIngest:
                 self.stats.abandoned += 1  # the broker redelivers it
                 return
             try:
-                result = await self._ingest_one(camera_id, msg.payload)
+                result = await self._ingest_one(camera_id, msg.payload, fmt, decoded)
             except IngestError as exc:
                 if exc.code in RETRY_CODES:
                     self.stats.deferred += 1
@@ -462,11 +522,7 @@ class MqttIngest:
                     )  # fmt: skip
                     await self._sleep_unless_stopping(delay)
                     continue
-                self.stats.refused[exc.code] = self.stats.refused.get(exc.code, 0) + 1
-                log.info("MQTT: batch of camera %s refused: %s", camera_id, exc.code)
-                log.debug("MQTT: refusal detail for camera %s: %s", camera_id, exc.message)
-                self._answer(camera_id, msg, self._error_doc(exc))
-                self._puback(msg)
+                self._refuse(camera_id, msg, exc)
                 return
             self.stats.stored_batches += 1
             log.debug(
@@ -478,7 +534,25 @@ class MqttIngest:
             self._puback(msg)
             return
 
-    async def _ingest_one(self, camera_id: str, payload: bytes) -> ReadBatchResult:
+    def _refuse(self, camera_id: str, msg: _Incoming, exc: IngestError) -> None:
+        """Refused for good: answer the camera, acknowledge to the broker."""
+        self.stats.refused[exc.code] = self.stats.refused.get(exc.code, 0) + 1
+        log.info("MQTT: batch of camera %s refused: %s", camera_id, exc.code)
+        log.debug("MQTT: refusal detail for camera %s: %s", camera_id, exc.message)
+        self._answer(camera_id, msg, self._error_doc(exc))
+        self._puback(msg)
+
+    async def _decode(self, camera_id: str, fmt: str, msg: _Incoming) -> Decoded:
+        """A vendor payload's reads, decoded once (not again on a retry)."""
+        decoder = vendor.decoder_for(self._ingest, camera_id, fmt)
+        content_type = getattr(msg.properties, "ContentType", None) if msg.properties else None
+        return await vendor.decode(decoder, msg.payload, str(content_type or ""))
+
+    async def _ingest_one(
+        self, camera_id: str, payload: bytes, fmt: str | None, decoded: Decoded | None
+    ) -> ReadBatchResult:
+        if fmt is not None and decoded is not None:
+            return await vendor.ingest(self._ingest, self._images, camera_id, fmt, decoded)
         if not self._registry_has(camera_id):
             raise IngestService.refuse(404, "unknown_camera", "camera_id is not registered")
         if len(payload) > self._max_body:
@@ -496,13 +570,20 @@ class MqttIngest:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stop_event.wait(), delay)
 
-    def _camera_of(self, topic: str) -> str | None:
-        if not topic.startswith(self._camera_prefix) or not topic.endswith("/reads"):
+    def _route(self, topic: str) -> tuple[str, str | None] | None:
+        """(camera id, vendor format or None for the native ``reads``) of a topic we take."""
+        if not topic.startswith(self._camera_prefix):
             return None
-        camera_id = topic[len(self._camera_prefix) : -len("/reads")]
-        if not camera_id or "/" in camera_id:
+        camera_id, _, rest = topic[len(self._camera_prefix) :].partition("/")
+        parts = rest.split("/")
+        if not camera_id:
             return None
-        return camera_id
+        if parts == ["reads"]:
+            return camera_id, None
+        ingest = parts[0] == "ingest" and len(parts) in (2, 3) and bool(parts[1])
+        if ingest and (len(parts) == 2 or parts[2] in SUBTOPICS):
+            return camera_id, parts[1]
+        return None
 
     @staticmethod
     def _error_doc(exc: IngestError) -> dict[str, Any]:

@@ -11,7 +11,15 @@ Errors that refuse a whole batch (nothing of it is stored)::
     ├── camera switched off            403   camera_inactive
     ├── every read rejected            422   all_reads_rejected (results say why)
     ├── too many reads or bytes        429   saturated (+ Retry-After), before the body is read
-    └── store failed / node stopping   503   store_unavailable (+ Retry-After)
+    ├── store failed / node stopping   503   store_unavailable (+ Retry-After)
+    │   and for a vendor payload (``ingest/vendor.py``, the rules in ``ingest/formats.py``):
+    ├── format not known               404   unknown_format
+    ├── not the camera's format        403   wrong_format
+    ├── camera's settings now invalid  403   ingest_misconfigured
+    └── payload does not decode        400   malformed_payload
+
+A read marked ``backfilled`` (by the camera, or the whole batch by a decoder: a replay of a
+camera's buffer) keeps the flag in the log, and hits raised from it are late.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ import msgspec
 from kruispunt import metrics
 from kruispunt.config import IngestConfig
 from kruispunt.domain.reads import Read
+from kruispunt.ingest.formats import DecoderCache
 from kruispunt.ingest.validate import Limits, validate_read
 from kruispunt.ingest.wire import (
     ReadBatchResult,
@@ -71,6 +80,8 @@ class IngestService:
             max_age_us=self.config.max_age_days * 86_400_000_000,
             min_confidence=self.config.min_confidence,
         )
+        # The vendor decoders of the cameras (their registered format and settings).
+        self.decoders = DecoderCache()
 
     def authenticate(self, authorization: str | None) -> str:
         scheme, _, token = (authorization or "").partition(" ")
@@ -107,7 +118,11 @@ class IngestService:
         )
 
     # -- the batch ---------------------------------------------------------------------------
-    async def ingest(self, token_camera_id: str, body: bytes) -> ReadBatchResult:
+    async def ingest(
+        self, token_camera_id: str, body: bytes, *, backfilled: bool = False
+    ) -> ReadBatchResult:
+        """Ingest one native batch of the authenticated camera; ``backfilled``: every read of
+        it is a replay of the camera's buffer (else only those that say so themselves)."""
         cfg = self.config
         if len(body) > cfg.max_body_bytes:
             raise self.refuse(413, "body_too_large", f"body over {cfg.max_body_bytes} bytes")
@@ -144,6 +159,8 @@ class IngestService:
                 continue
             outcome = validate_read(r, camera=camera, now_us=now_us, limits=self.limits)
             if isinstance(outcome, Read):
+                if backfilled or r.backfilled:
+                    outcome = msgspec.structs.replace(outcome, backfilled=True)
                 valid.append(outcome)
                 results.append(None)
             else:

@@ -51,6 +51,13 @@ class ReadIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     make: ShortText | None = None
     colour: ShortText | None = None
     image_ref: Annotated[str, msgspec.Meta(max_length=512)] | None = None
+    backfilled: Annotated[
+        bool,
+        msgspec.Meta(
+            description="True when the camera replays its local buffer after an outage: "
+            "hits raised from the read are marked late, however short the delay."
+        ),
+    ] = False
 
 
 class ReadBatchIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -31,6 +31,13 @@ from kruispunt.store.sql import DB_ERRORS, SqlStore
 LATE_AFTER_US = 10 * 60 * 1_000_000  # a read arriving later than this after capture is late
 
 
+def is_late(read: Read, late_after_us: int = LATE_AFTER_US) -> bool:
+    """A hit is late when its read is a back-fill (a camera replaying its buffer after an
+    outage: the vehicle is long gone, whatever the delay) or arrived more than
+    ``late_after_us`` after capture."""
+    return read.backfilled or read.received_us - read.captured_us > late_after_us
+
+
 class HotlistLookup(Protocol):
     """What the matcher needs of the hotlists (``HotlistService`` provides it)."""
 
@@ -58,7 +65,7 @@ def make_hit(
         created_us=created_us,
         kind=kind,
         historic=historic,
-        late=read.received_us - read.captured_us > late_after_us,
+        late=is_late(read, late_after_us),
         read_seq=read.seq,
         read_id=read.read_id,
         camera_id=read.camera_id,
