@@ -91,6 +91,10 @@ def _requests(now: int, ids: dict[str, str]) -> dict[tuple[str, str], dict[str, 
             "json": {"kind": "day_pass", "plate": SECRET, "country": "BE", "day": iso(now)[:10]}
         },
         ("GET", "/api/v1/lez/permits"): {"params": {"plate": SECRET}},
+        ("GET", "/api/v1/health/cameras"): {"params": {"zone": B}},
+        ("GET", "/api/v1/health/alarms"): {"params": {"camera": ids["camera"], "zone": B}},
+        ("GET", "/camera-health-list"): {"params": {"zone": B}},
+        ("POST", "/api/v1/cameras/{camera_id}/heartbeat"): {"json": {"camera_time": iso(now)}},
     }
 
 

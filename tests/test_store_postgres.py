@@ -79,7 +79,7 @@ def test_the_schema_is_alembic_managed_and_migrating_again_changes_nothing(
     assert errors == []
     with psycopg.connect(url) as conn:
         version = conn.execute(f"SELECT version_num FROM {schema}.alembic_version").fetchall()
-    assert version == [("0010",)]
+    assert version == [("0011",)]
 
 
 def test_a_second_process_cannot_number_the_embedded_log(pg: tuple[str, str]) -> None:

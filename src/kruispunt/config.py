@@ -20,6 +20,7 @@ from pydantic import (
     model_validator,
 )
 
+from kruispunt.health.settings import HealthMonitorConfig
 from kruispunt.registries.settings import RegistriesConfig
 
 # Defined with the registries' settings (which this module imports); offered here as well.
@@ -640,6 +641,7 @@ class Config(Strict):
     lez: LezConfig = LezConfig()
     sections: SectionsConfig = SectionsConfig()
     registries: RegistriesConfig = RegistriesConfig()
+    health: HealthMonitorConfig = HealthMonitorConfig()
 
 
 class ConfigError(Exception):

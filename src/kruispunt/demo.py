@@ -14,6 +14,7 @@ import logging
 import os
 import secrets
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from rich.console import Console
@@ -82,6 +83,8 @@ def demo_config(data_dir: Path, port: int) -> Config:
             # The simulated province has section-control pairs and the Antwerp LEZ: run
             # traffic enforcement and the registry checks on their fakes.
             "processors": {"enabled": DEMO_PROCESSORS},
+            # Camera health: learning from the back-filled counts, then judging each minute.
+            "health": {"enabled": True, "tick_s": 60.0},
         },
     )
 
@@ -95,7 +98,9 @@ def _model(scale: float, misread_rate: float, seed: int) -> TrafficModel:
     )
 
 
-async def _feed(url: str, tokens: dict[str, str], model: TrafficModel) -> None:
+async def _feed(
+    url: str, tokens: dict[str, str], model: TrafficModel, after_backfill: Callable[[], None]
+) -> None:
     """First the last two hours at high speed (so the console has data at once), then live."""
     now = dt.datetime.now(dt.UTC)
     backfill_speed = 240.0
@@ -104,6 +109,7 @@ async def _feed(url: str, tokens: dict[str, str], model: TrafficModel) -> None:
         duration_s=BACKFILL.total_seconds(),  # simulated seconds
     )  # fmt: skip
     console.print(f"back-filled the last 2 hours: {stats.stored} reads stored")
+    after_backfill()
     await drive(url, tokens, model, start=dt.datetime.now(dt.UTC), speed=1.0, duration_s=None)
 
 
@@ -128,6 +134,7 @@ def run_demo(*, port: int, data_dir: Path, scale: float, misread_rate: float) ->
             f"  operator console: {url}/console (user tokens: {users_file})\n"
             f"  investigation: {url}/investigate (an investigator's token from the same file)\n"
             f"  oversight reports: {url}/reports\n"
+            f"  camera health: {url}/camera-health (an operator's token)\n"
             f"  admin token (registry changes): {config.server.admin_token}\n"
             "  Ctrl-C stops."
         )
@@ -146,7 +153,8 @@ async def _serve_and_feed(
             await serving
             return
         await asyncio.sleep(0.05)
-    feeding = asyncio.create_task(_feed(url, tokens, model))
+    # A back-fill arrives hours after capture: camera health judges clocks on live uploads.
+    feeding = asyncio.create_task(_feed(url, tokens, model, node.health.tracker.forget_arrivals))
     try:
         await serving
     finally:

@@ -33,6 +33,7 @@ from kruispunt.domain.zones import ZoneKind, network_zones
 from kruispunt.enforcement.lez import load_rules
 from kruispunt.enforcement.lez_processor import LezProcessor
 from kruispunt.enforcement.permits import PermitService
+from kruispunt.health.monitor import HealthMonitor
 from kruispunt.hits.service import HitService
 from kruispunt.hits.store import HitStore
 from kruispunt.hotlists.index import HotlistIndex
@@ -259,6 +260,13 @@ class Node:
         self.hits.on_hits.append(self.hub.publish)
         self.hits.on_hits.append(lambda _hits: self.webhook_dispatcher.notify())
         self.hits.on_update.append(self.hub.publish_update)
+        # Camera health: alarms go the hits' way (hub, webhooks) to the manager's zone.
+        self.health = HealthMonitor(
+            store=self.store, writer=self.writer, registry=self.registry, zones=self.zones,
+            config=config.health,
+        )  # fmt: skip
+        self.health.on_events.append(self.hub.publish_alarms)
+        self.health.on_events.append(lambda _events: self.webhook_dispatcher.notify_alarms())
         self.lez_rules = load_rules(config.lez.rules_file)
         self.lez_permits = PermitService(
             self.store, self.writer, rules=self.lez_rules,
@@ -373,6 +381,8 @@ class Node:
             self.upsert_cameras(load_cameras(self.config.cameras.file))
         for runner in self.runners:
             runner.start()
+        if self.config.health.enabled and self.bus_log is None and self.role == "all":
+            self.health.start()  # it follows the writer's tail: the embedded log only
         if self.events is not None:
             self.events.start()
         if self.bus_log is not None and self.role in ("all", "api"):
@@ -387,7 +397,7 @@ class Node:
         self.started = True
         if self.config.mqtt.url is not None and self.role in ("all", "api"):
             # Last: cameras publishing over MQTT need the writer and the registry.
-            self.mqtt = MqttIngest(self.ingest, None, self.config.mqtt)
+            self.mqtt = MqttIngest(self.ingest, None, self.config.mqtt, images=self.images)
             try:
                 self.mqtt.start()
             except Exception:
@@ -414,6 +424,7 @@ class Node:
             self._retention_thread.join()
         for runner in self.runners:
             runner.stop()
+        self.health.stop()
         if self.events is not None:
             self.events.stop()
         self.registries.stop()  # writes its queued look-up audit records: before the writer

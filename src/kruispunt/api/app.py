@@ -23,6 +23,7 @@ from kruispunt.api import (
     cameras,
     console,
     grants,
+    health,
     hits,
     holds,
     hotlists,
@@ -80,7 +81,7 @@ def create_app(node: Node, *, manage_node: bool = True) -> FastAPI:
     routers = (
         ingest, vendor_ingest, cameras, status, users, signin, oidc, machines, grants,
         authorisations, audit_log, approvals, hotlists, live, hits, holds, images, search,
-        console, investigate, reports, offences, lez, web,
+        console, investigate, reports, offences, lez, health, web,
     )  # fmt: skip
     for module in routers:
         app.include_router(module.router)

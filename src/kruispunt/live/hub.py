@@ -16,6 +16,10 @@ neither. Messages (``Message``) are plain dicts ready for JSON:
 * ``{"type": "hit", "seq": n, "hit": <HitView>}``
 * ``{"type": "hit_update", "seq": n, "hit": <HitView>}`` (a hit's workflow moved on)
 * ``{"type": "resync", "since": n}`` (hits after ``n`` follow, re-read from the store)
+* ``{"type": "camera_alarm", "alarm": <event_view>}`` (a camera's health alarm raised or
+  cleared, to the people of the camera's manager zone only: ``kruispunt.health.routing``;
+  no plate). Not replayed on reconnect: the health page and ``/api/v1/health/alarms`` hold
+  them; a subscriber that falls behind loses the oldest.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ from types import TracebackType
 from typing import Any, Literal, Protocol
 
 from kruispunt.access.principals import Principal
+from kruispunt.health.events import AlarmEvent, event_view
+from kruispunt.health.routing import receives_alarm
 from kruispunt.hits import policy
 from kruispunt.hits.models import Hit
 
@@ -61,6 +67,7 @@ class HubStats:
     updates: int = 0
     resyncs: int = 0
     policy_errors: int = 0
+    alarms: int = 0
 
 
 class Subscription:
@@ -74,6 +81,7 @@ class Subscription:
         self._page: deque[Hit] = deque()  # read from the store, to deliver before live ones
         self._pending: deque[tuple[Kind, Hit]] = deque()  # live ones held during catch-up
         self._pending_lost = False
+        self._alarms: deque[Message] = deque(maxlen=size)
         self._ready = asyncio.Event()
         self._resync: int | None = None
         self._closed = False
@@ -104,6 +112,11 @@ class Subscription:
         self._live.append((kind, hit))
         self._ready.set()
 
+    def _offer_alarm(self, message: Message) -> None:
+        if not self._closed:
+            self._alarms.append(message)
+            self._ready.set()
+
     def _overflow(self, incoming: Hit | None) -> None:
         """Drop what is queued and refill from the store from the last hit delivered (or the
         first one dropped, should publishers have run out of sequence order)."""
@@ -133,6 +146,8 @@ class Subscription:
             if self._resync is not None:
                 since, self._resync = self._resync, None
                 return {"type": "resync", "since": since}
+            if self._alarms:
+                return self._alarms.popleft()
             if self._page:
                 return self._message("hit", self._page.popleft())
             if self._catching_up:
@@ -241,6 +256,24 @@ class HitHub:
     def publish_update(self, hit: Hit) -> None:
         """A hit whose workflow status changed. Thread-safe."""
         self._schedule("hit_update", (hit,))
+
+    def publish_alarms(self, events: Sequence[AlarmEvent]) -> None:
+        """Camera alarms raised or cleared (stored). Thread-safe."""
+        loop = self._loop
+        if loop is None or not events:
+            return
+        try:
+            loop.call_soon_threadsafe(self._fan_out_alarms, tuple(events))
+        except RuntimeError:  # the loop is closed: the node is stopping
+            log.debug("hub: loop closed, %d camera alarms not fanned out", len(events))
+
+    def _fan_out_alarms(self, events: tuple[AlarmEvent, ...]) -> None:
+        self.stats.alarms += len(events)
+        for event in events:
+            message: Message = {"type": "camera_alarm", "alarm": event_view(event)}
+            for sub in list(self._subs):
+                if receives_alarm(sub.principal, event.manager_zone_id):
+                    sub._offer_alarm(message)
 
     def _schedule(self, kind: Kind, hits: tuple[Hit, ...]) -> None:
         loop = self._loop

@@ -8,7 +8,10 @@ check it; reject stale ``t`` to stop replays).
 
 Delivery runs as one asyncio task per webhook with its own cursor over the hit log's sequence
 numbers, persisted after each hit (a restart resumes; a hit may be delivered twice around a
-crash, never skipped: receivers de-duplicate on ``X-Kruispunt-Delivery``). A failing receiver
+crash, never skipped: receivers de-duplicate on ``X-Kruispunt-Delivery``). Camera health
+alarms (raised and cleared, ``X-Kruispunt-Event: camera_alarm``) follow the same way on a
+second cursor over the alarm log, to the webhooks of the camera's manager zone only
+(``kruispunt.health.routing``); a new webhook starts at the head of both logs. A failing receiver
 is retried with exponential backoff up to a cap, then that hit is given up and logged; it
 only ever delays its own webhook, never the matcher or the other webhooks.
 
@@ -30,7 +33,7 @@ import logging
 import secrets
 import time
 import urllib.parse
-from collections.abc import Callable, Collection
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 
 import httpx
@@ -39,6 +42,8 @@ import msgspec
 from kruispunt.access.principals import Principal, Role
 from kruispunt.audit import write_audit
 from kruispunt.errors import Refused
+from kruispunt.health.events import AlarmEvent, event_view
+from kruispunt.health.routing import receives_alarm
 from kruispunt.hits import policy
 from kruispunt.hits.models import Hit
 from kruispunt.live.hub import HitSource, MayReceive, ViewFor
@@ -115,6 +120,10 @@ def cursor_name(webhook_id: str) -> str:
     return f"webhook:{webhook_id}"
 
 
+def alarm_cursor_name(webhook_id: str) -> str:
+    return f"webhook-alarms:{webhook_id}"
+
+
 def _now_us() -> int:
     return time.time_ns() // 1000
 
@@ -169,6 +178,8 @@ class WebhookStore:
             )
             head = conn.execute("SELECT coalesce(max(seq), 0) FROM hits").fetchone()[0]
             SqlStore.move_cursor(conn, cursor_name(hook.id), 0, int(head))
+            alarms = conn.execute("SELECT coalesce(max(seq), 0) FROM camera_alarm_events")
+            SqlStore.move_cursor(conn, alarm_cursor_name(hook.id), 0, int(alarms.fetchone()[0]))
             self._audit(conn, actor, "webhook.create", hook)
 
         self._commit(save)
@@ -184,7 +195,8 @@ class WebhookStore:
         def save(conn: Conn) -> None:
             if conn.execute("DELETE FROM webhooks WHERE id=?", (webhook_id,)).rowcount != 1:
                 raise WebhookNotFound(f"no webhook {webhook_id!r}")
-            conn.execute("DELETE FROM processor_cursors WHERE name=?", (cursor_name(webhook_id),))
+            for name in (cursor_name(webhook_id), alarm_cursor_name(webhook_id)):
+                conn.execute("DELETE FROM processor_cursors WHERE name=?", (name,))
             self._audit(conn, actor, "webhook.delete", hook)
 
         self._commit(save)
@@ -205,14 +217,29 @@ class WebhookStore:
     def cursor(self, webhook_id: str) -> int:
         return self._store.cursor(cursor_name(webhook_id))
 
-    def move_cursor(self, webhook_id: str, from_seq: int, to_seq: int) -> None:
+    def move_cursor(
+        self, webhook_id: str, from_seq: int, to_seq: int, *, name: str | None = None
+    ) -> None:
         """Blocks until committed (call it off the event loop)."""
 
         def run(_store: object) -> None:
             with self._store.transaction() as conn:
-                SqlStore.move_cursor(conn, cursor_name(webhook_id), from_seq, to_seq)
+                SqlStore.move_cursor(conn, name or cursor_name(webhook_id), from_seq, to_seq)
 
         self._writer.call(run).result()
+
+    def alarm_cursor(self, webhook_id: str) -> int:
+        """Where the webhook is in the alarm log; a webhook older than the log starts at its
+        head (blocks: call it off the event loop)."""
+        name = alarm_cursor_name(webhook_id)
+        if name in self._store.cursors():
+            return self._store.cursor(name)
+        head = self._store.camera_alarms_head()
+        self.move_cursor(webhook_id, 0, head, name=name)
+        return head
+
+    def alarm_events(self, after_seq: int, limit: int) -> list[AlarmEvent]:
+        return self._store.camera_alarm_events(after_seq=after_seq, limit=limit)
 
     def _select(self, where: str, args: tuple[str, ...]) -> list[tuple[Webhook, str]]:
         rows = self._store.reader().execute(
@@ -296,6 +323,7 @@ class WebhookDispatcher:
         self._background: set[asyncio.Task[None]] = set()
         self._reconciling = asyncio.Lock()
         self._wakes: dict[str, asyncio.Event] = {}
+        self._alarm_wakes: dict[str, asyncio.Event] = {}
         self.stats: dict[str, DeliveryStats] = {}
 
     async def start(self) -> None:
@@ -315,6 +343,7 @@ class WebhookDispatcher:
         await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks.clear()
         self._wakes.clear()
+        self._alarm_wakes.clear()
         if self._client is not None:
             await self._client.aclose()
             self._client = None
@@ -324,6 +353,10 @@ class WebhookDispatcher:
     def notify(self) -> None:
         """New hits are stored: wake every webhook (thread-safe)."""
         self._threadsafe(self._wake_all)
+
+    def notify_alarms(self) -> None:
+        """New camera alarm events are stored: wake every webhook (thread-safe)."""
+        self._threadsafe(self._wake_alarms)
 
     def refresh(self) -> None:
         """The set of webhooks changed: start and stop tasks to match (thread-safe)."""
@@ -339,6 +372,10 @@ class WebhookDispatcher:
     # -- on the loop ------------------------------------------------------------------------
     def _wake_all(self) -> None:
         for wake in self._wakes.values():
+            wake.set()
+
+    def _wake_alarms(self) -> None:
+        for wake in self._alarm_wakes.values():
             wake.set()
 
     def _reconcile_later(self) -> None:
@@ -358,18 +395,27 @@ class WebhookDispatcher:
             if hook_id not in wanted:
                 self._tasks.pop(hook_id).cancel()
                 self._wakes.pop(hook_id, None)
+                self._alarm_wakes.pop(hook_id, None)
         for hook_id, (hook, secret) in wanted.items():
             if hook_id not in self._tasks:
                 self._wakes[hook_id] = asyncio.Event()
+                self._alarm_wakes[hook_id] = asyncio.Event()
                 self.stats.setdefault(hook_id, DeliveryStats())
                 self._tasks[hook_id] = asyncio.create_task(
                     self._run(hook, secret), name=f"webhook-{hook_id}"
                 )
 
     async def _run(self, hook: Webhook, secret: str) -> None:
+        await asyncio.gather(
+            self._keep(self._follow, hook, secret), self._keep(self._follow_alarms, hook, secret)
+        )
+
+    async def _keep(
+        self, follow: Callable[[Webhook, str], Awaitable[None]], hook: Webhook, secret: str
+    ) -> None:
         while True:
             try:
-                await self._follow(hook, secret)
+                await follow(hook, secret)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the store or the writer failed: start over, later
@@ -403,14 +449,46 @@ class WebhookDispatcher:
                 await self._save(hook.id, cursor, last)
                 cursor = stats.cursor = last
 
+    async def _follow_alarms(self, hook: Webhook, secret: str) -> None:
+        """The camera alarms of the cameras this webhook's zone manages, in log order."""
+        stats = self.stats[hook.id]
+        wake = self._alarm_wakes[hook.id]
+        principal = Principal(
+            user_id=f"webhook:{hook.id}", zone_id=hook.zone_id, role=Role.OPERATOR
+        )
+        name = alarm_cursor_name(hook.id)
+        cursor = await asyncio.to_thread(self._webhooks.alarm_cursor, hook.id)
+        while True:
+            wake.clear()
+            events = await asyncio.to_thread(self._webhooks.alarm_events, cursor, self._page)
+            if not events:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), self._poll_s)
+                continue
+            for event in events:
+                if receives_alarm(principal, event.manager_zone_id):
+                    body = _encoder.encode(event_view(event))
+                    delivery = f"{hook.id}:alarm:{event.seq}"
+                    await self._post(hook, secret, body, delivery, "camera_alarm", stats)
+                await asyncio.to_thread(
+                    self._webhooks.move_cursor, hook.id, cursor, event.seq, name=name
+                )
+                cursor = event.seq
+
     async def _save(self, hook_id: str, from_seq: int, to_seq: int) -> None:
         await asyncio.to_thread(self._webhooks.move_cursor, hook_id, from_seq, to_seq)
 
     async def _deliver(
         self, hook: Webhook, secret: str, hit: Hit, principal: Principal, stats: DeliveryStats
     ) -> bool:
-        assert self._client is not None
         body = _encoder.encode(self._view_for(hit, principal))
+        return await self._post(hook, secret, body, f"{hook.id}:{hit.seq}", "hit", stats)
+
+    async def _post(
+        self, hook: Webhook, secret: str, body: bytes, delivery: str, event: str,
+        stats: DeliveryStats,
+    ) -> bool:  # fmt: skip
+        assert self._client is not None
         delays = backoff_delays(
             self._retry.base_delay_s, self._retry.max_delay_s, self._retry.max_attempts
         )
@@ -420,8 +498,8 @@ class WebhookDispatcher:
                 "Content-Type": "application/json",
                 "User-Agent": "kruispunt-webhook",
                 SIGNATURE_HEADER: signature(secret, body, int(time.time())),
-                DELIVERY_HEADER: f"{hook.id}:{hit.seq}",
-                "X-Kruispunt-Event": "hit",
+                DELIVERY_HEADER: delivery,
+                "X-Kruispunt-Event": event,
             }
             try:
                 resp = await self._client.post(hook.url, content=body, headers=headers)
@@ -438,7 +516,7 @@ class WebhookDispatcher:
                 await asyncio.sleep(delays[attempt])
         stats.given_up += 1
         log.warning(
-            "webhook %s: hit seq %d given up after %d attempt(s) (%s)",
-            hook.id, hit.seq, attempt + 1, stats.last_error,
+            "webhook %s: %s %s given up after %d attempt(s) (%s)",
+            hook.id, event, delivery, attempt + 1, stats.last_error,
         )  # fmt: skip
         return False

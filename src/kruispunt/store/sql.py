@@ -20,6 +20,7 @@ import psycopg
 
 from kruispunt.domain.cameras import Camera
 from kruispunt.domain.reads import Read
+from kruispunt.health.events import AlarmEvent, decode_alarm, encode_alarm
 from kruispunt.store.base import CameraRecord, ReadStore, StoreError, TrafficCount
 
 US_PER_DAY = 86_400_000_000
@@ -207,6 +208,80 @@ class SqlStore(ReadStore):
         rows = self.reader().execute(statement + " ORDER BY camera_id, bucket_us", args)
         return [TrafficCount(c, int(b), int(r), int(lo), int(f)) for c, b, r, lo, f in rows]
 
+    # -- camera health's alarm log (kruispunt.health.events) ------------------------------
+    def record_camera_alarms(self, events: Sequence[AlarmEvent]) -> list[AlarmEvent]:
+        """Writer thread: store alarm events not stored yet (by alarm id and event); returns
+        the new ones with their seq, in order. Storing one again changes nothing."""
+        new: list[AlarmEvent] = []
+        with self.transaction() as conn:
+            if events:
+                serialise(conn, "kruispunt.camera_alarms")  # seqs visible in their order
+            for e in events:
+                a = e.alarm
+                row = conn.execute(
+                    "INSERT INTO camera_alarm_events (alarm_id, event, camera_id, "
+                    "camera_zone_id, manager_zone_id, kind, severity, since_us, at_us, doc) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (alarm_id, event) DO NOTHING RETURNING seq",
+                    (a.alarm_id, e.event, a.camera_id, e.camera_zone_id, e.manager_zone_id,
+                     a.kind, a.severity, a.since_us, e.at_us, encode_alarm(a)),
+                ).fetchone()  # fmt: skip
+                if row is not None:
+                    new.append(msgspec.structs.replace(e, seq=int(row[0])))
+        return new
+
+    def camera_alarm_events(
+        self,
+        *,
+        after_seq: int = 0,
+        since_us: int | None = None,
+        until_us: int | None = None,
+        camera_ids: Sequence[str] | None = None,
+        zone_ids: Sequence[str] | None = None,
+        limit: int = 1000,
+        newest_first: bool = False,
+    ) -> list[AlarmEvent]:
+        """Alarm events (any thread): after a seq, in a period (event time), of these cameras,
+        of cameras in or managed by these zones (None: any; empty: none)."""
+        if (camera_ids is not None and not camera_ids) or (zone_ids is not None and not zone_ids):
+            return []
+        where: list[str] = ["seq > ?"]
+        args: list[Any] = [after_seq]
+        if since_us is not None:
+            where.append("at_us >= ?")
+            args.append(since_us)
+        if until_us is not None:
+            where.append("at_us <= ?")
+            args.append(until_us)
+        if camera_ids is not None:
+            where.append(f"camera_id IN ({_marks(len(camera_ids))})")
+            args += camera_ids
+        if zone_ids is not None:
+            marks = _marks(len(zone_ids))
+            where.append(f"(camera_zone_id IN ({marks}) OR manager_zone_id IN ({marks}))")
+            args += [*zone_ids, *zone_ids]
+        order = "DESC" if newest_first else "ASC"
+        rows = self.reader().execute(
+            "SELECT seq, event, at_us, camera_zone_id, manager_zone_id, doc "
+            f"FROM camera_alarm_events WHERE {' AND '.join(where)} ORDER BY seq {order} LIMIT ?",
+            [*args, limit],
+        )
+        return [_alarm_event(row) for row in rows]
+
+    def open_camera_alarms(self) -> list[AlarmEvent]:
+        """The raise events of the alarms not cleared yet (any thread), in seq order."""
+        rows = self.reader().execute(
+            "SELECT seq, event, at_us, camera_zone_id, manager_zone_id, doc "
+            "FROM camera_alarm_events r WHERE event = 'raised' AND NOT EXISTS ("
+            "SELECT 1 FROM camera_alarm_events c WHERE c.alarm_id = r.alarm_id "
+            "AND c.event = 'cleared') ORDER BY seq"
+        )
+        return [_alarm_event(row) for row in rows]
+
+    def camera_alarms_head(self) -> int:
+        row = self.reader().execute("SELECT max(seq) FROM camera_alarm_events").fetchone()
+        return int(row[0]) if row and row[0] is not None else 0
+
     @staticmethod
     def move_cursor(conn: Conn, name: str, from_cursor: int, cursor: int) -> None:
         """Inside a write transaction: move a processor's cursor, refusing (StoreError) when
@@ -234,6 +309,14 @@ class SqlStore(ReadStore):
                 f"processor {name}: cursor moved ({row[0] if row else 0} != {from_cursor});"
                 " another runner shares it"
             )
+
+
+def _alarm_event(row: Sequence[Any]) -> AlarmEvent:
+    seq, event, at_us, camera_zone, manager_zone, doc = row
+    return AlarmEvent(
+        seq=int(seq), event=event, at_us=int(at_us), camera_zone_id=camera_zone,
+        manager_zone_id=manager_zone, alarm=decode_alarm(doc),
+    )  # fmt: skip
 
 
 def _marks(n: int) -> str:

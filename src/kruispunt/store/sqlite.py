@@ -251,6 +251,21 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (zone_id, day, section_id, bin_kmh)
     );
     """,
+    # 13: camera health's alarm log: each alarm raised once and cleared once (no plate:
+    #     kruispunt.health.events)
+    """
+    CREATE TABLE IF NOT EXISTS camera_alarm_events (
+        seq INTEGER PRIMARY KEY, alarm_id TEXT NOT NULL, event TEXT NOT NULL,
+        camera_id TEXT NOT NULL, camera_zone_id TEXT NOT NULL, manager_zone_id TEXT NOT NULL,
+        kind TEXT NOT NULL, severity TEXT NOT NULL, since_us INTEGER NOT NULL,
+        at_us INTEGER NOT NULL, doc BLOB NOT NULL
+    );
+    CREATE UNIQUE INDEX IF NOT EXISTS ux_camera_alarm_events
+        ON camera_alarm_events (alarm_id, event);
+    CREATE INDEX IF NOT EXISTS ix_camera_alarm_events_camera
+        ON camera_alarm_events (camera_id, at_us);
+    CREATE INDEX IF NOT EXISTS ix_camera_alarm_events_at ON camera_alarm_events (at_us);
+    """,
 )
 
 # Per schema version, what each existing day table gets (``{t}``: the table), in the same
