@@ -15,10 +15,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import kruispunt.ingest.adapters as adapters_pkg
 from kruispunt.ingest.adapters import REGISTRY, Decoded, DecodeError, build, decode_rate
 from kruispunt.ingest.wire import ReadIn
 
-FIXTURES = Path(__file__).parent / "fixtures" / "vendors"
+# The documented payloads shipped with the package (samples/SOURCES.md says which documents).
+FIXTURES = Path(adapters_pkg.__file__).parent / "samples"
 JPEG = b"\xff\xd8\xff\xe0fake-jpeg\xff\xd9"
 UTC = dt.UTC
 

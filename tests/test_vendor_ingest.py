@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+import kruispunt.ingest.adapters as adapters_pkg
 from kruispunt.access.principals import Role, User
 from kruispunt.domain.cameras import CameraIngest
 from kruispunt.hotlists.models import HotlistList
@@ -25,7 +26,8 @@ from tests.test_hotlists_service import draft
 
 pytestmark = on_both_engines
 
-FIXTURES = Path(__file__).parent / "fixtures" / "vendors"
+# The documented payloads shipped with the package (samples/SOURCES.md says which documents).
+FIXTURES = Path(adapters_pkg.__file__).parent / "samples"
 CAM = "pz5364-c001"
 OTHER = "pz5352-c001"
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01" + bytes(range(256)) + b"\xff\xd9"

@@ -7,6 +7,7 @@ Each adapter is a ``VendorDecoder`` subclass with a ``type_key`` and a config mo
 from __future__ import annotations
 
 from collections.abc import Mapping
+from importlib import resources
 from typing import Any
 
 from kruispunt.ingest.adapters.axis import AxisDecoder
@@ -39,6 +40,26 @@ REGISTRY: dict[str, type[VendorDecoder]] = {
 }
 
 
+# One documented payload per format, shipped with the package (``samples/``, with the
+# documents they follow in SOURCES.md): the tests' fixtures, the bench's input, and an example
+# for whoever points a camera at the node. Type key -> (file, content type).
+SAMPLES: dict[str, tuple[str, str]] = {
+    "onvif-profile-m": ("onvif_scene.xml", "application/xml"),
+    "hikvision-isapi": ("hikvision_anpr.xml", "application/xml"),
+    "axis-lpv": ("axis_lpv.json", "application/json"),
+    "openalpr": ("openalpr_group.json", "application/json"),
+    "platerecognizer": ("platerecognizer_stream.json", "application/json"),
+    "frigate": ("frigate_end.json", "application/json"),
+    "replay": ("replay.jsonl", "application/x-ndjson"),
+}
+
+
+def sample(type_key: str) -> tuple[bytes, str]:
+    """The documented sample payload of a format and its content type."""
+    name, content_type = SAMPLES[type_key]
+    return (resources.files(__name__) / "samples" / name).read_bytes(), content_type
+
+
 def build(type_key: str, config: Mapping[str, Any] | None = None) -> VendorDecoder:
     """A decoder for ``type_key``; raises ``KeyError`` for an unknown key and
     ``pydantic.ValidationError`` for a bad config."""
@@ -51,6 +72,7 @@ def build(type_key: str, config: Mapping[str, Any] | None = None) -> VendorDecod
 
 __all__ = [
     "REGISTRY",
+    "SAMPLES",
     "AdapterConfig",
     "DecodeError",
     "Decoded",
@@ -58,4 +80,5 @@ __all__ = [
     "VendorDecoder",
     "build",
     "decode_rate",
+    "sample",
 ]
