@@ -15,6 +15,7 @@ from rich.console import Console
 
 from kruispunt.cli_audit import audit_app
 from kruispunt.cli_hotlists import hotlists_app
+from kruispunt.cli_read import read_command
 from kruispunt.cli_reports import report_app
 from kruispunt.config import Config, ConfigError, load_config
 
@@ -30,6 +31,7 @@ app.add_typer(hotlists_app, name="hotlists")
 app.add_typer(audit_app, name="audit")
 app.add_typer(report_app, name="report")
 app.add_typer(users_app, name="users")
+app.command("read")(read_command)
 
 err = Console(stderr=True)
 ConfigOpt = Annotated[
@@ -212,6 +214,15 @@ def cameras_export(
     finally:
         store.close()
     sys.stdout.write(dump_cameras_csv(cams) if fmt == "csv" else dump_cameras_geojson(cams))
+
+
+@cameras_app.command("formats")
+def cameras_formats() -> None:
+    """List the ingest formats a camera can be registered for (its ``ingest`` setting) and
+    each format's settings."""
+    from kruispunt.ingest.formats import describe_formats
+
+    sys.stdout.write(describe_formats())
 
 
 @cameras_app.command("layout")
@@ -427,6 +438,45 @@ def bench_search(
     result = run_search_bench(
         sizes=tuple(sorted(chosen)), exact=exact, partial=partial, place=place,
         convoys=max(1, min(3, convoys)), progress=sys.stderr.isatty(),
+    )  # fmt: skip
+    print(json.dumps(result, indent=None if as_json else 2))
+
+
+@bench_app.command("reader")
+def bench_reader(
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    folder: Annotated[
+        Path | None,
+        typer.Option(
+            help="Labelled pictures (default: a generated set of rendered plates).",
+            exists=True,
+            file_okay=False,
+        ),
+    ] = None,
+    labels: Annotated[
+        Path | None,
+        typer.Option(
+            help="CSV with file,plate[,country] (default: FOLDER/labels.csv, else "
+            "the plate is the file name's stem).",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
+    images: Annotated[int, typer.Option(help="Pictures to generate without --folder.")] = 200,
+    seed: Annotated[int, typer.Option(help="Seed of the generated set.")] = 9,
+    det_side: Annotated[int, typer.Option(help="Pixels the text detector sees.")] = 480,
+    threads: Annotated[int | None, typer.Option(help="CPU threads for the models.")] = None,
+    baseline: Annotated[
+        bool, typer.Option(help="Also run the plain-OCR baseline on the same pictures.")
+    ] = True,
+) -> None:
+    """Exact-plate accuracy and pictures per second of the plate reader (kruispunt read),
+    against plain OCR (no plate localisation, no format validation) on the same pictures."""
+    from kruispunt.bench.reader import run_reader_bench
+
+    result = run_reader_bench(
+        folder=folder, labels=labels, count=images, seed=seed, det_side=det_side,
+        threads=threads, baseline=baseline, progress=sys.stderr.isatty(),
     )  # fmt: skip
     print(json.dumps(result, indent=None if as_json else 2))
 
