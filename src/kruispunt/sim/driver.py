@@ -86,10 +86,13 @@ async def drive(
     on_progress: Callable[[DriveStats], None] | None = None,
     concurrency: int = 8,
     max_transport_attempts: int = 5,
+    transform: Callable[[str, ReadIn], ReadIn | None] | None = None,
 ) -> DriveStats:
     """Post the model's reads from ``start`` on; ``speed`` = simulated seconds per wall second.
 
-    ``duration_s`` is in simulated seconds (``None``: run until cancelled). Cancellation
+    ``duration_s`` is in simulated seconds (``None``: run until cancelled). ``transform``:
+    what a camera sends of each read (None: nothing), e.g. a faulty camera's
+    (``kruispunt.sim.faults``); reads are taken at their true capture time. Cancellation
     stops cleanly: the client this function opened is closed and the cancellation propagates.
     """
     if speed <= 0 or batch_max < 1 or batch_interval_s <= 0 or concurrency < 1:
@@ -111,6 +114,8 @@ async def drive(
             due = await asyncio.to_thread(reads.take_until, sim_now)
             sender.stats.reads_generated += len(due)
             sender.stats.sim_time = sim_now
+            if transform is not None:
+                due = [(c, sent) for c, r in due if (sent := transform(c, r)) is not None]
             await sender.send(http, due, batch_max)
             if on_progress is not None:
                 on_progress(sender.stats)

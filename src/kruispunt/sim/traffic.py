@@ -139,6 +139,22 @@ class TrafficModel:
             return v, o, rng.choice(near)
         return v, o, (rng.choice(reach) if reach else o)
 
+    def sample_passes(self, trips: int, rng: random.Random) -> Iterator[tuple[int, Vehicle, float]]:
+        """(camera index, vehicle, seconds since the trip's start) of every camera pass of
+        ``trips`` trips drawn as the hours draw theirs (before the detection rate): where
+        and how long after a trip starts the traffic meets each camera."""
+        for _ in range(trips):
+            v, o, d = self._trip_ends(rng)
+            vehicle = self.fleet[v]
+            route = self.network.route(o, d)
+            t_s = 0.0
+            for k, cam in enumerate(route):
+                if k:
+                    t_s += self.network.hop_seconds(route[k - 1], cam, vehicle.speed_factor)
+                if t_s * 1e6 >= MAX_TRIP_US:
+                    break
+                yield cam, vehicle, t_s
+
     # --- reads --------------------------------------------------------------------------
 
     def reads_between(

@@ -1,5 +1,6 @@
 // Operator console: live hits for the operator's zones over a WebSocket (Server-Sent Events
-// as fallback), with a visual and a sound cue, the workflow buttons, and the pursuit map.
+// as fallback), with a visual and a sound cue, the workflow buttons, and the pursuit map;
+// beside them the camera alarms of the cameras the operator's zone manages (same stream).
 // Vanilla JS served by the node (closed network); builds text nodes only, never HTML.
 (function () {
   "use strict";
@@ -18,6 +19,14 @@
     no_valid_licence: "No valid licence", no_technical_inspection: "No technical inspection",
     investigation: "Investigation / observation", other: "Other",
   };
+  const MAX_ALARMS = 50;
+  // Who is told of camera alarms (kruispunt.health.routing.ALARM_ROLES).
+  const ALARM_ROLES = ["operator", "zone_chief", "admin"];
+  const ALARM_KINDS = {
+    silence: "Silent", heartbeat_lost: "Heartbeat lost", rate_drop: "Traffic drop",
+    rate_jump: "Traffic jump", low_confidence: "Low-confidence reads", clock_skew: "Clock off",
+    upload_delay: "Slow uploads", pair_skew: "Clock off against a neighbour",
+  };
   const STEPS = { // which buttons a status allows (new → acknowledged → dispatched → closed)
     new: ["acknowledge", "close"], acknowledged: ["dispatch", "close"],
     dispatched: ["close"], closed: [],
@@ -29,6 +38,8 @@
     hits: new Map(), // id -> {view, el}
     ws: null, es: null, via: "", retryMs: 1000, wsFailures: 0, timer: null, watchdog: null,
     heartbeatS: 15, selected: null, audio: null, stopped: false,
+    zoneId: null, // the signed-in user's zone (from hello): its cameras' alarms are shown
+    alarms: new Map(), // alarm id -> {seq, el}: seq of its latest event; el null when not shown
   };
 
   // -- connection ------------------------------------------------------------------------
@@ -133,6 +144,10 @@
       $("role-note").textContent = silent.indexOf(message.role) < 0 ?
         "This role receives no live hits." : "";
       if (via === "WebSocket") armWatchdog();
+      state.zoneId = message.zone_id;
+      const alarmed = ALARM_ROLES.indexOf(message.role) >= 0;
+      $("camera-alarms").hidden = !alarmed;
+      if (alarmed) loadAlarms(); // alarms are not replayed on the stream: ask for the open ones
     } else if (message.type === "hit") {
       state.lastSeq = Math.max(state.lastSeq || 0, message.seq);
       const fresh = !state.hits.has(message.hit.id);
@@ -145,6 +160,8 @@
       }
     } else if (message.type === "hit_update") {
       if (state.hits.has(message.hit.id)) show(message.hit);
+    } else if (message.type === "camera_alarm") {
+      alarmEvent(message.alarm, true);
     } else if (message.type === "resync") {
       // This console fell behind: the missed hits follow, re-read from the store; status
       // changes of the hits already on screen may have been lost with the gap: re-read them.
@@ -291,6 +308,114 @@
       if (resp.status === 401) refused();
       return resp;
     });
+  }
+
+  // -- camera alarms ---------------------------------------------------------------------
+  // An alarm is raised once and cleared once (kruispunt.health.events); each event has a
+  // seq. Events come live and from the alarm history (on connect); per alarm the event with
+  // the highest seq wins, so the two sources can arrive in any order.
+  function loadAlarms() {
+    request("health/alarms?limit=1000")
+      .then(function (resp) { return resp.ok ? resp.json() : null; })
+      .then(function (doc) {
+        if (!doc) return;
+        const latest = new Map();
+        for (const e of doc.events) { // newest first
+          if (e.manager_zone_id === state.zoneId && !latest.has(e.alarm_id)) {
+            latest.set(e.alarm_id, e);
+          }
+        }
+        Array.from(latest.values()).reverse().forEach(function (e) { alarmEvent(e, false); });
+      })
+      .catch(function () { /* the node is unreachable: the stream reconnects, and asks again */ });
+  }
+
+  function alarmEvent(e, live) {
+    const known = state.alarms.get(e.alarm_id);
+    if (known && known.seq >= e.seq) return; // already told, or older than what we know
+    if (e.event === "cleared") {
+      if (!known || !known.el) { // cleared before this console showed it
+        state.alarms.set(e.alarm_id, { seq: e.seq, el: null });
+        return;
+      }
+      known.seq = e.seq;
+      fillAlarm(known.el, e);
+      if (live) announce("Camera alarm cleared: " + alarmSummary(e));
+    } else {
+      const el = known && known.el ? known.el :
+        $("alarm-template").content.firstElementChild.cloneNode(true);
+      state.alarms.set(e.alarm_id, { seq: e.seq, el: el });
+      fillAlarm(el, e);
+      if (!el.isConnected) insertAlarm(el, e.seq);
+      if (live) {
+        announce("Camera alarm: " + alarmSummary(e));
+        el.classList.remove("flash");
+        void el.offsetWidth; // restart the animation
+        el.classList.add("flash");
+      }
+    }
+    trimAlarms();
+    alarmCount();
+  }
+
+  function alarmSummary(e) {
+    return (ALARM_KINDS[e.kind] || e.kind) + ", " + e.severity + ", camera " +
+      cameraLabel(e.camera_id) + ": " + e.explanation;
+  }
+
+  function announce(message) {
+    const el = $("alarm-announce");
+    el.textContent = "";
+    setTimeout(function () { el.textContent = message; }, 50); // a change is read out
+  }
+
+  function clockText(us) {
+    const at = new Date(us / 1000);
+    return at.toDateString() === new Date().toDateString() ?
+      at.toLocaleTimeString() : at.toLocaleString();
+  }
+
+  function fillAlarm(el, e) {
+    el.dataset.alarmId = e.alarm_id;
+    el.dataset.camera = e.camera_id;
+    el.dataset.kind = e.kind;
+    el.dataset.severity = e.severity;
+    el.dataset.state = e.event;
+    text(el, ".alarm-kind", ALARM_KINDS[e.kind] || e.kind);
+    text(el, ".alarm-severity", e.severity);
+    text(el, ".alarm-camera", cameraLabel(e.camera_id));
+    text(el, ".alarm-explanation", e.explanation);
+    const since = el.querySelector(".alarm-since");
+    since.dateTime = new Date(e.since_us / 1000).toISOString();
+    since.textContent = clockText(e.since_us);
+    text(el, ".alarm-cleared", e.event === "cleared" ? "· cleared " + clockText(e.at_us) : "");
+  }
+
+  function insertAlarm(el, seq) {
+    const list = $("alarms");
+    el.dataset.seq = String(seq);
+    for (const other of list.children) {
+      if (Number(other.dataset.seq) < seq) { list.insertBefore(el, other); return; }
+    }
+    list.appendChild(el);
+  }
+
+  function trimAlarms() {
+    const list = $("alarms");
+    while (list.children.length > MAX_ALARMS) { // the oldest cleared one first
+      const items = Array.from(list.children);
+      const cleared = items.filter(function (li) { return li.dataset.state === "cleared"; });
+      const gone = cleared.length ? cleared[cleared.length - 1] : items[items.length - 1];
+      const entry = state.alarms.get(gone.dataset.alarmId);
+      if (entry) entry.el = null;
+      gone.remove();
+    }
+  }
+
+  function alarmCount() {
+    const open = $("alarms").querySelectorAll('li[data-state="raised"]').length;
+    $("alarm-count").textContent = open ? "(" + open + " open)" : "";
+    $("no-alarms").hidden = $("alarms").children.length > 0;
   }
 
   // -- cues ------------------------------------------------------------------------------
@@ -445,7 +570,12 @@
     state.hits.clear();
     state.lastSeq = null;
     state.selected = null;
+    state.alarms.clear();
+    state.zoneId = null;
     $("hits").replaceChildren();
+    $("alarms").replaceChildren();
+    $("alarm-announce").textContent = "";
+    alarmCount();
     $("pursuit").hidden = true;
     $("whoami").textContent = "";
     setConn("offline", "off");
