@@ -129,6 +129,20 @@ def cameras(mqtt_url: str, prefix: str) -> Iterator[Callable[[str], CameraClient
         camera.close()
 
 
+def refuse_first_submits(node: Node, monkeypatch: pytest.MonkeyPatch, times: int) -> None:
+    """The writer says it is saturated to the first ``times`` submissions, then takes them."""
+    real_submit = node.writer.submit_reads
+    refusals = iter([Saturated() for _ in range(times)])
+
+    def flaky_submit(reads: Any) -> Any:
+        exc = next(refusals, None)
+        if exc is not None:
+            raise exc
+        return real_submit(reads)
+
+    monkeypatch.setattr(node.writer, "submit_reads", flaky_submit)
+
+
 def wait_for(predicate: Callable[[], bool], timeout_s: float = ACK_TIMEOUT_S) -> None:
     deadline = time.monotonic() + timeout_s
     while not predicate():
@@ -245,16 +259,7 @@ def test_saturation_keeps_the_message_and_retries_it(
     cameras: Callable[[str], CameraClient],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    real_submit = node.writer.submit_reads
-    refusals = iter([Saturated(), Saturated()])
-
-    def flaky_submit(reads: Any) -> Any:
-        exc = next(refusals, None)
-        if exc is not None:
-            raise exc
-        return real_submit(reads)
-
-    monkeypatch.setattr(node.writer, "submit_reads", flaky_submit)
+    refuse_first_submits(node, monkeypatch, 2)
     ingest = make_ingest(retry_delay_s=0.05)
     cam = cameras(CAM)
     cam.publish(batch_json(CAM, [read_json("s1")]))  # published once, never resent

@@ -16,10 +16,9 @@ from kruispunt.config import MqttConfig
 from kruispunt.domain.cameras import CameraIngest
 from kruispunt.ingest.mqtt import MqttIngest
 from kruispunt.node import Node
-from kruispunt.writer import Saturated
 from tests.backends import require_mqtt, unique_name
 from tests.conftest import make_camera
-from tests.test_mqtt_ingest import ACK_TIMEOUT_S, CAM, CameraClient, wait_for
+from tests.test_mqtt_ingest import ACK_TIMEOUT_S, CAM, CameraClient, refuse_first_submits, wait_for
 from tests.test_vendor_ingest import JPEG, fresh, multipart
 
 Ingest = Callable[..., MqttIngest]
@@ -167,16 +166,7 @@ def test_refusals_on_the_format_topics(node: Node, make_ingest: Ingest, cameras:
 def test_a_saturated_node_keeps_a_vendor_payload_and_retries_it(
     node: Node, make_ingest: Ingest, cameras: Cameras, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_submit = node.writer.submit_reads
-    refusals = iter([Saturated()])
-
-    def flaky_submit(reads: Any) -> Any:
-        exc = next(refusals, None)
-        if exc is not None:
-            raise exc
-        return real_submit(reads)
-
-    monkeypatch.setattr(node.writer, "submit_reads", flaky_submit)
+    refuse_first_submits(node, monkeypatch, 1)
     ingest = make_ingest(retry_delay_s=0.05)
     cam = cameras(CAM)  # registered without a format: any, with default settings
     publish(cam, "ingest/axis-lpv", fresh("axis_lpv.json"))
