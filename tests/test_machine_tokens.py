@@ -31,6 +31,7 @@ from tests.test_guards import concrete, routes
 from tests.test_hits_policy import make_hit
 from tests.test_hotlists_api import entry_json
 from tests.test_live_api import Sse, closed_with, network_hit, running_live
+from tests.test_offences_api import make_world, offence_ids
 
 pytestmark = on_both_engines
 
@@ -230,6 +231,32 @@ async def test_hotlists_read_sees_its_own_zones_lists_and_entries_only(
     r = await client.post("/api/v1/hotlists/l-t/entries", json=entry_json("9-XX-1"),
                           headers=bearer(reader))  # fmt: skip
     assert r.status_code == 403 and "needs scope hotlists:write" in r.json()["error"]["message"]
+
+
+async def test_offences_read_gives_the_back_office_its_zones_offences_only(
+    client: httpx.AsyncClient, node: Node
+) -> None:
+    world = make_world(node)
+    token_id, back_office = await make_token(client, "pz5364", Scope.OFFENCES_READ)
+    listed = await client.get("/api/v1/offences", headers=bearer(back_office))
+    assert listed.status_code == 200, listed.text
+    assert [o["id"] for o in listed.json()["offences"]] == offence_ids(world["a"])
+    export = await client.get(
+        "/api/v1/offences/export", params={"format": "csv"}, headers=bearer(back_office)
+    )
+    assert export.status_code == 200 and export.text.count("\n") == 1 + len(world["a"])
+    own, other = world["a"][0].id, world["b"][0].id
+    assert (await client.get(f"/api/v1/offences/{own}", headers=bearer(back_office))).is_success
+    assert (
+        await client.get(f"/api/v1/offences/{other}", headers=bearer(back_office))
+    ).status_code == 404
+    # Reading, not deciding: the status stays with the traffic officers.
+    r = await client.post(f"/api/v1/offences/{own}/status", json={"status": "exported"},
+                          headers=bearer(back_office))  # fmt: skip
+    assert r.status_code == 403
+    # Audited as the machine, like a person's export.
+    actors = {r.actor for r in read_audit(node.store.reader()) if r.action == "offence.export"}
+    assert actors == {f"machine:{token_id}"}
 
 
 # -- how a token ends -----------------------------------------------------------------------

@@ -111,6 +111,10 @@ def user(node: Node, uid: str, zone: str, role: Role = Role.TRAFFIC_OFFICER) -> 
 
 @pytest.fixture
 def world(node: Node) -> dict[str, Any]:
+    return make_world(node)
+
+
+def make_world(node: Node) -> dict[str, Any]:
     """Section control in A (5: two sections, a cancelled one) and B (2); the LEZ (4: one
     warning); one section-control offence in the city's own zone."""
     node.upsert_cameras([

@@ -58,12 +58,16 @@ class Scope(enum.StrEnum):
     """A back-office system reads (and exports) its zone's hotlists."""
     HOTLISTS_WRITE = "hotlists:write"
     """A back-office system pushes entries into its zone's hotlists (add, change, import)."""
+    OFFENCES_READ = "offences:read"
+    """The traffic back office fetches (and exports) the offences its zone's traffic officers
+    may read: the zone's section control, and the LEZ when it is the LEZ's zone."""
 
 
 SCOPE_ROLE: Mapping[Scope, Role] = {
     Scope.HITS_READ: Role.OPERATOR,
     Scope.HOTLISTS_READ: Role.OPERATOR,
     Scope.HOTLISTS_WRITE: Role.OPERATOR,
+    Scope.OFFENCES_READ: Role.TRAFFIC_OFFICER,
 }
 """The role the services see when a machine calls with this scope. The guard opens only the
 scope's routes, so the role never reaches anything else (an operator could also close hits

@@ -63,6 +63,12 @@ MACHINE_ROUTES: Mapping[tuple[str, str], Scope] = MappingProxyType({
     ("PUT", "/api/v1/hotlists/{list_id}/entries/{entry_id}"): Scope.HOTLISTS_WRITE,
     ("DELETE", "/api/v1/hotlists/{list_id}/entries/{entry_id}"): Scope.HOTLISTS_WRITE,
     ("POST", "/api/v1/hotlists/{list_id}/import"): Scope.HOTLISTS_WRITE,
+    # offences:read: what a traffic officer of the token's zone reads (OffenceService's
+    # purpose limitation: that zone's section control, the LEZ for the LEZ's zone). Not the
+    # status changes, the statistics or the dashboards, which stay with people.
+    ("GET", "/api/v1/offences"): Scope.OFFENCES_READ,
+    ("GET", "/api/v1/offences/export"): Scope.OFFENCES_READ,
+    ("GET", "/api/v1/offences/{offence_id}"): Scope.OFFENCES_READ,
 })  # fmt: skip
 """(method, route path) -> the machine scope that may call it. Only ``people`` routes whose
 handler takes the ``Request`` (the guard runs before them) may be listed."""
