@@ -75,6 +75,27 @@ def test_reads_small_tilted_blurred_noisy_plates() -> None:
     assert exact >= 17, f"{exact}/20 exact"
 
 
+def test_reads_plates_tilted_25_to_30_degrees() -> None:
+    # The upright box around a tilted plate takes in what is around it: its surroundings
+    # are measured in the text line's own frame, and its box is still the picture's axes.
+    exact = 0
+    for country in COUNTRIES:
+        for angle in (25, -28, 30):
+            rng = random.Random(f"tilt-{country}-{angle}")
+            sample = make_sample(rng, country, max_angle=0, plate_height=(50, 60))
+            x, y, w, h = sample.box
+            m = cv2.getRotationMatrix2D((x + w / 2, y + h / 2), angle, 1.0)
+            size = sample.image.shape[1::-1]
+            image = cv2.warpAffine(sample.image, m, size, borderMode=cv2.BORDER_REPLICATE)
+            corners = np.array([[[x, y], [x + w, y], [x + w, y + h], [x, y + h]]], np.float32)
+            rotated = cv2.boundingRect(cv2.transform(corners, m)[0])
+            reads = read_image(image, reader=reader())
+            if reads and reads[0].plate == sample.plate:
+                exact += 1
+                assert iou(reads[0].box, rotated) > 0.4, (reads[0].box, rotated)
+    assert exact >= 3 * len(COUNTRIES) - 2, f"{exact}/{3 * len(COUNTRIES)} exact"
+
+
 def test_reads_from_a_path_bytes_and_grey_pixels(tmp_path: Path) -> None:
     sample = make_sample(random.Random(3), "BE")
     path = tmp_path / "car.png"
@@ -115,36 +136,71 @@ def test_a_missing_file_is_a_clear_error(tmp_path: Path) -> None:
 # ---- text: correction and validation (pure) -------------------------------------------------
 
 
-def _read(text: str, prob: float = 0.95, alts: str = "") -> TextRead:
-    chars = tuple(
-        CharRead(c, prob, alts[i] if i < len(alts) else "", 0.03, (i + 0.5) / len(text))
-        for i, c in enumerate(text)
-    )
-    return TextRead(text, prob, chars)
+def _read(
+    text: str,
+    prob: float = 0.95,
+    alts: str = "",
+    unsure: dict[int, tuple[float, str, float]] | None = None,
+) -> TextRead:
+    """A read of ``text``, every character at ``prob``; ``unsure`` gives some positions'
+    (probability, second choice, its probability)."""
+
+    def char(i: int, c: str) -> CharRead:
+        p, alt, alt_p = (unsure or {}).get(i, (prob, alts[i] if i < len(alts) else "", 0.03))
+        return CharRead(c, p, alt, alt_p, (i + 0.5) / len(text))
+
+    return TextRead(text, prob, tuple(char(i, c) for i, c in enumerate(text)))
+
+
+UNSURE = (0.6, "", 0.3)
 
 
 @pytest.mark.parametrize(
-    ("ocr", "plate", "country"),
+    ("ocr", "unsure", "plate", "country"),
     [
-        ("1-ABC-123", "1ABC123", "BE"),
-        ("1-K0H-695", "1KOH695", "BE"),  # a zero where the format wants a letter
-        ("AB-I23-CD", "AB123CD", "FR"),  # an I where it wants a digit
-        ("NL 12-GBH-3", "12GBH3", "NL"),  # the EU band's letters read with the plate
-        ("GB-12-HN", "GB12HN", "NL"),
-        ("AB 1234", "AB1234", "LU"),
-        ("KLE-R 7899", "KLER7899", "DE"),
+        ("1-ABC-123", {}, "1ABC123", "BE"),
+        ("1-K0H-695", {3: UNSURE}, "1KOH695", "BE"),  # an unsure zero where a letter goes
+        ("1-K0H-695", {3: (0.9, "O", 0.08)}, "1KOH695", "BE"),  # the OCR's own second choice
+        ("AB-I23-CD", {3: UNSURE}, "AB123CD", "FR"),  # an unsure I where it wants a digit
+        ("NL 12-GBH-3", {}, "12GBH3", "NL"),  # the EU band's letters read with the plate
+        ("GB-12-HN", {}, "GB12HN", "NL"),
+        ("AB 1234", {}, "AB1234", "LU"),
+        ("KLE-R 7899", {}, "KLER7899", "DE"),
     ],
 )
-def test_interpret_corrects_and_validates(ocr: str, plate: str, country: str) -> None:
-    found = interpret(_read(ocr))
+def test_interpret_corrects_and_validates(
+    ocr: str, unsure: dict[int, tuple[float, str, float]], plate: str, country: str
+) -> None:
+    found = interpret(_read(ocr, unsure=unsure))
     assert found is not None
     assert (found.plate, found.country) == (plate, country)
 
 
 def test_a_swap_costs_confidence() -> None:
-    clean, swapped = interpret(_read("1-KOH-695")), interpret(_read("1-K0H-695"))
+    clean = interpret(_read("1-KOH-695"))
+    swapped = interpret(_read("1-K0H-695", unsure={3: UNSURE}))
     assert clean is not None and swapped is not None
     assert swapped.confidence < clean.confidence
+
+
+def test_a_confident_character_is_not_swapped_to_fit_a_format() -> None:
+    # A Czech plate read right: the second 5 must not become the S of a Belgian format.
+    found = interpret(_read("5AU5341"))
+    assert found is not None
+    assert (found.plate, found.country, found.format) == ("5AU5341", None, None)
+    assert found.confidence < 0.95 * 0.7  # an unvalidated read ranks below a validated one
+    # The same read, unsure of that 5 (its second choice an S): the format wins.
+    unsure = interpret(_read("5AU5341", unsure={3: (0.55, "S", 0.4)}))
+    assert unsure is not None and (unsure.plate, unsure.country) == ("5AUS341", "BE")
+    # Two confident swaps into a French format, a confident character dropped: neither.
+    for ocr, plate in (("8B93583", "8B93583"), ("4S50233", "4S50233")):
+        read = interpret(_read(ocr))
+        assert read is not None and (read.plate, read.country) == (plate, None)
+
+
+@pytest.mark.parametrize("word", ["POLICE", "PASSAT CC", "PASSATCC"])
+def test_words_read_with_confidence_are_not_plates(word: str) -> None:
+    assert interpret(_read(word)) is None
 
 
 def test_text_no_format_matches_is_dropped_unless_asked() -> None:

@@ -49,7 +49,13 @@ def read_command(
         str | None, typer.Option(help="Validate against this country's formats only (BE...).")
     ] = None,
     any_format: Annotated[
-        bool, typer.Option("--any-format", help="Also report texts no known format matches.")
+        bool,
+        typer.Option(
+            "--any-format",
+            help="Also report texts that match no known format and are not plate-shaped "
+            "(a plate-shaped read of an unsupported country is always reported, without a "
+            "country).",
+        ),
     ] = False,
     det_side: Annotated[
         int, typer.Option(help="Pixels the text detector sees (raise it for small plates).")

@@ -33,6 +33,15 @@ MIN_LIGHT_SHARE = 0.5
 """Share of the text box's middle lighter than its Otsu level below which the text is light
 on dark: a sign or a sticker, not an EU plate (rendered plates measure 0.58-0.81). Old
 light-on-dark plates (French black FNI plates, Dutch blue ones) are given up for this."""
+MAX_UPRIGHT_ANGLE = 5.0
+"""Degrees of tilt up to which a text line's surroundings are measured as they are; a more
+tilted one is warped upright first."""
+BAND_MIN_VALUE = 80
+"""Brightness (HSV value) from which blue is the EU band's: dark blue is characters on a
+bluish picture, not the band."""
+MIN_THIN_LIGHT_SHARE = 0.4
+"""From this share up to ``MIN_LIGHT_SHARE`` the text is dark on light when its dark pixels
+are the thinner class (strokes), as with bold characters filling a tilted plate."""
 CROP_PAD = 0.12
 """Padding around the text for the recogniser, as a share of the text height."""
 
@@ -143,16 +152,67 @@ def _plate_mask(region: np.ndarray, text: tuple[int, int, int, int]) -> tuple[np
         core_level, _ = cv2.threshold(core, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
         light_share = float((core > core_level).mean())
     polarity = 1.0 if light_share >= MIN_LIGHT_SHARE else 0.0
+    if MIN_LIGHT_SHARE > light_share >= MIN_THIN_LIGHT_SHARE and _dark_strokes(core, core_level):
+        polarity = 1.0
     hsv = cv2.cvtColor(region, cv2.COLOR_BGR2HSV)
     h, s = hsv[..., 0], hsv[..., 1]
     coloured = (s < 70) | ((h >= 15) & (h <= 35) & (s >= 80))
     return (light & coloured).astype(np.uint8), polarity
 
 
+def _angle(quad: np.ndarray) -> float:
+    """The text line's slope in degrees (its top edge)."""
+    dx, dy = (quad[1] - quad[0]).tolist()
+    return float(np.degrees(np.arctan2(dy, dx)))
+
+
+def _dark_strokes(core: np.ndarray, level: float) -> bool:
+    """The dark pixels are the thinner class (characters' strokes) and the light ones their
+    ground: bold dark characters on a tight plate, when the shares alone do not tell."""
+    light = (core > level).astype(np.uint8)
+    if light.all() or not light.any():
+        return False
+    to_dark = cv2.distanceTransform(light, cv2.DIST_L2, 3)
+    to_light = cv2.distanceTransform(1 - light, cv2.DIST_L2, 3)
+    return float(to_light[light == 0].mean()) < float(to_dark[light > 0].mean())
+
+
 def _plate_box(image: np.ndarray, quad: np.ndarray) -> tuple[Box, float]:
     """The light region holding the text (the plate), and the plateness (0-1): the share of
     plate background in the text box, 0 for light-on-dark text, lowered for a light region
-    that does not end (a wall, the sky)."""
+    that does not end (a wall, the sky).
+
+    A tilted text line is measured in its own frame: the region around it is warped upright
+    first (the upright box around a tilted plate takes in the bumper), and the plate's box
+    found there is mapped back to the picture's axes."""
+    if abs(_angle(quad)) <= MAX_UPRIGHT_ANGLE:
+        return _upright_plate_box(image, quad)
+    w, h = _width(quad), _height(quad)
+    mx, my = 0.9 * h + 0.15 * w, h
+    u = (quad[1] - quad[0]) / max(1e-6, float(np.linalg.norm(quad[1] - quad[0])))
+    v = (quad[3] - quad[0]) / max(1e-6, float(np.linalg.norm(quad[3] - quad[0])))
+    src = np.array(
+        [quad[0] - mx * u - my * v, quad[1] + mx * u - my * v,
+         quad[2] + mx * u + my * v, quad[3] - mx * u + my * v],
+        np.float32,
+    )  # fmt: skip
+    size = (max(4, round(w + 2 * mx)), max(4, round(h + 2 * my)))
+    dst = np.array([[0, 0], [size[0], 0], [size[0], size[1]], [0, size[1]]], np.float32)
+    m = cv2.getPerspectiveTransform(src, dst)
+    region = cv2.warpPerspective(image, m, size, flags=cv2.INTER_LINEAR,
+                                 borderMode=cv2.BORDER_REPLICATE)  # fmt: skip
+    text = np.array([[mx, my], [mx + w, my], [mx + w, my + h], [mx, my + h]], np.float32)
+    (bx, by, bw, bh), plateness = _upright_plate_box(region, text)
+    corners = np.array([[[bx, by], [bx + bw, by], [bx + bw, by + bh], [bx, by + bh]]], np.float32)
+    back = cv2.perspectiveTransform(corners, np.linalg.inv(m))[0]
+    ih, iw = image.shape[:2]
+    x0, y0 = np.clip(back.min(axis=0), 0, [iw, ih]).astype(int).tolist()
+    x1, y1 = np.clip(back.max(axis=0), 0, [iw, ih]).astype(int).tolist()
+    return (x0, y0, max(1, x1 - x0), max(1, y1 - y0)), plateness
+
+
+def _upright_plate_box(image: np.ndarray, quad: np.ndarray) -> tuple[Box, float]:
+    """``_plate_box`` for a level text line."""
     ih, iw = image.shape[:2]
     x, y, w, h = _rect(quad)
     mx, my = int(0.9 * h + 0.15 * w), h
@@ -227,7 +287,12 @@ def band_end(text: np.ndarray) -> float:
     if w < 8:
         return 0.0
     hsv = cv2.cvtColor(text, cv2.COLOR_BGR2HSV)
-    blue = (hsv[..., 0] >= 95) & (hsv[..., 0] <= 130) & (hsv[..., 1] >= 90) & (hsv[..., 2] >= 50)
+    blue = (
+        (hsv[..., 0] >= 95)
+        & (hsv[..., 0] <= 130)
+        & (hsv[..., 1] >= 90)
+        & (hsv[..., 2] >= BAND_MIN_VALUE)
+    )
     # The band fills the text's rows; a blue car body shows above or below them only.
     middle = blue[h // 4 : h - h // 4, : int(w * 0.35)]
     columns = np.nonzero(middle.mean(axis=0) > 0.35)[0]
