@@ -101,20 +101,30 @@ def random_plate(country: str, rng: random.Random) -> str:
     raise ValueError(f"no plate of {country} found")  # pragma: no cover - generators are fine
 
 
+def _blank_plate(
+    style: PlateStyle, width: int, height: int, *, border: int, radius: int, band: float
+) -> tuple[Image.Image, ImageDraw.ImageDraw, int, int]:
+    """A plate's ground, rounded border and EU band (``band`` x height wide): the picture,
+    its pen, the border's width and the band's right edge."""
+    img = Image.new("RGB", (width, height), style.background)
+    draw = ImageDraw.Draw(img)
+    border = max(2, border)
+    draw.rounded_rectangle(
+        (0, 0, width - 1, height - 1), radius=radius, outline=(20, 20, 20), width=border
+    )
+    band_w = int(height * band)
+    draw.rectangle((border, border, band_w, height - border - 1), fill=EU_BLUE)
+    return img, draw, border, band_w
+
+
 def render_plate(
     display: str, country: str, *, font: Path | None, height: int = 110
 ) -> Image.Image:
     """A flat EU plate (520 x 110 mm proportions) with the band and a border."""
     style = STYLES[country]
     width = int(height * 520 / 110)
-    img = Image.new("RGB", (width, height), style.background)
-    draw = ImageDraw.Draw(img)
-    border = max(2, height // 30)
-    draw.rounded_rectangle(
-        (0, 0, width - 1, height - 1), radius=height // 10, outline=(20, 20, 20), width=border
-    )
-    band_w = int(height * 0.36)
-    draw.rectangle((border, border, band_w, height - border - 1), fill=EU_BLUE)
+    img, draw, border, band_w = _blank_plate(style, width, height, border=height // 30,
+                                             radius=height // 10, band=0.36)  # fmt: skip
     cx, cy, r = band_w // 2 + border // 2, int(height * 0.3), height * 0.14
     for k in range(12):  # the circle of stars, as dots
         a = k * np.pi / 6
@@ -154,14 +164,8 @@ def render_square_plate(
     """A square EU plate (280 x 200 mm proportions): the band on the left, two rows."""
     style = STYLES[country]
     width = int(height * 280 / 200)
-    img = Image.new("RGB", (width, height), style.background)
-    draw = ImageDraw.Draw(img)
-    border = max(2, height // 40)
-    draw.rounded_rectangle(
-        (0, 0, width - 1, height - 1), radius=height // 14, outline=(20, 20, 20), width=border
-    )
-    band_w = int(height * 0.2)
-    draw.rectangle((border, border, band_w, height - border - 1), fill=EU_BLUE)
+    img, draw, border, band_w = _blank_plate(style, width, height, border=height // 40,
+                                             radius=height // 14, band=0.2)  # fmt: skip
     band_font = _font(font, int(height * 0.14))
     draw.text(
         (band_w // 2 + border // 2, int(height * 0.8)), style.band, font=band_font,
