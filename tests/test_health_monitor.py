@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from prometheus_client import REGISTRY
 
 from kruispunt.access.principals import Principal, Role
 from kruispunt.config import Config
@@ -124,6 +125,10 @@ def kinds(events: list[AlarmEvent]) -> list[tuple[str, str, str]]:
     return [(e.event, e.alarm.camera_id, e.alarm.kind) for e in events]
 
 
+def gauge(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
 async def test_a_silent_camera_alarms_its_managers_zone_once_and_clears(hnode: Node) -> None:
     node = hnode
     clock = Clock()
@@ -160,6 +165,9 @@ async def test_a_silent_camera_alarms_its_managers_zone_once_and_clears(hnode: N
     health = node.health.health()
     assert health[CAM_A].state == "alarm" and health[CAM_A].status == "silent"
     assert health[CAM_B].state == "ok"
+    # The counts for a dashboard's alerting rule (no camera ids there).
+    assert gauge("kruispunt_camera_alarms_open", kind="silence", severity="critical") == 1
+    assert gauge("kruispunt_cameras_by_health_state", state="alarm") >= 1
 
     # Still silent: the same alarm, not sent again.
     clock.us += 5 * MINUTE
@@ -178,6 +186,7 @@ async def test_a_silent_camera_alarms_its_managers_zone_once_and_clears(hnode: N
     message = await asyncio.wait_for(subs["op-a"].get(), 2)
     assert message["alarm"]["event"] == "cleared"
     assert node.health.health()[CAM_A].state == "ok"
+    assert gauge("kruispunt_camera_alarms_open", kind="silence", severity="critical") == 0
 
     # Kept for the page and an auditor: raised and cleared, with the explanation.
     stored = node.store.camera_alarm_events()

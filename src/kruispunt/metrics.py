@@ -36,3 +36,18 @@ PARTITION_LAG = Gauge(
     "Messages of a partition not yet handled by this worker (JetStream's count)",
     ["partition"],
 )
+CAMERAS_BY_HEALTH = Gauge(
+    "kruispunt_cameras_by_health_state",
+    "Active cameras per health state at the last check (ok, warning, alarm, unknown)",
+    ["state"],
+)
+CAMERA_ALARMS_OPEN = Gauge(
+    "kruispunt_camera_alarms_open",
+    "Open camera-health alarms, by kind and severity",
+    ["kind", "severity"],
+)
+CAMERA_ALARM_EVENTS = Counter(
+    "kruispunt_camera_alarm_events_total",
+    "Camera-health alarms raised and cleared",
+    ["event", "kind"],
+)

@@ -28,11 +28,13 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Literal
 
 import msgspec
 
+from kruispunt import metrics
 from kruispunt.domain.cameras import Camera
 from kruispunt.domain.zones import Zone
 from kruispunt.health.alarms import CameraAlarm, CameraState
@@ -268,6 +270,7 @@ class HealthMonitor:
                 else:
                     self._open.pop(key, None)
             self._health = self._with_open_ids(health)
+            self._export_metrics(stored)
         if stored:
             for callback in self.on_events:
                 try:
@@ -275,6 +278,18 @@ class HealthMonitor:
                 except Exception:
                     log.exception("camera health: on_events callback failed")
         return stored
+
+    def _export_metrics(self, stored: list[AlarmEvent]) -> None:
+        """The states and open alarms as Prometheus gauges (counts only, no camera ids: a
+        dashboard's alerting rule, not a second health page)."""
+        states = Counter(h.state for h in self._health.values())
+        for state in ("ok", "warning", "alarm", "unknown"):
+            metrics.CAMERAS_BY_HEALTH.labels(state).set(states.get(state, 0))
+        metrics.CAMERA_ALARMS_OPEN.clear()
+        for event in self._open.values():
+            metrics.CAMERA_ALARMS_OPEN.labels(event.alarm.kind, event.alarm.severity).inc()
+        for event in stored:
+            metrics.CAMERA_ALARM_EVENTS.labels(event.event, event.alarm.kind).inc()
 
     def _judge(self, now: int) -> tuple[list[AlarmEvent], dict[str, CameraHealth]]:
         cfg = self.config
