@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import msgspec
 import pytest
 from prometheus_client import REGISTRY
 
@@ -255,6 +256,27 @@ def test_reads_from_the_future_say_the_clock_is_ahead(hnode: Node) -> None:
     assert alarm.severity == "critical" and alarm.explanation.startswith("clock about 40.")
     assert node.health.health()[CAM_A].status == "skewed"
     assert "1ABC" not in alarm.explanation and not any("1ABC" in k for k in alarm.values)
+
+
+def test_a_replayed_buffer_raises_no_clock_or_delay_alarm(hnode: Node) -> None:
+    node = hnode
+    clock = Clock()
+    node.health.clock = clock
+    t0 = clock.us
+    # The camera's buffer of the last two hours, replayed now: hours late, and flagged so.
+    for upload in range(12):
+        at = t0 - (12 - upload) * 30 * SECOND
+        batch = reads(CAM_A, A, at, 3, tag=f"r{upload}", delay_s=7200.0 - upload * 600, gap_s=0.1)
+        feed(node, [msgspec.structs.replace(r, backfilled=True) for r in batch])
+    assert node.health.tick() == []
+    track = node.health.tracker.snapshot(CAM_A, since_us=0)
+    assert track is not None and track.arrivals == () and track.last_received_us is not None
+    # The same delays on live uploads would be an upload-delay alarm: the flag is what counts.
+    for upload in range(12):
+        at = t0 - (12 - upload) * 30 * SECOND
+        feed(node, reads(CAM_A, A, at, 3, tag=f"l{upload}", delay_s=7200.0 - upload * 600,
+                         gap_s=0.1))  # fmt: skip
+    assert "upload_delay" in {e.alarm.kind for e in node.health.tick()}
 
 
 # -- pure parts: who hears, who sees, two cameras' clocks --------------------------------------

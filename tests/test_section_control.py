@@ -321,6 +321,19 @@ def test_the_arrival_estimate_catches_a_clock_running_ahead() -> None:
     assert feed.offences == [] and feed.processor.stats["pairs_clock_excluded"] == 1
 
 
+def test_a_replayed_buffer_is_no_evidence_of_a_clock() -> None:
+    clocks = ArrivalClockEstimator(samples=8, min_samples=3)
+    feed = processor(make_plan(), clocks=clocks)
+    for i in range(5):  # arrived two hours late, flagged as a back-fill: the clock is unknown
+        late = read("cam-b", T0 - 7200 * US + i * US, plate=f"V{i}", delay_us=7200 * US)
+        feed(msgspec.structs.replace(late, backfilled=True))
+    assert clocks.status("cam-b") is None
+    for i in range(3):  # then live uploads a second after capture
+        feed(read("cam-b", T0 + i * US, plate=f"W{i}", delay_us=US))
+    status = clocks.status("cam-b")
+    assert status is not None and status.skew_us == -US
+
+
 def test_only_cameras_registered_for_section_control_count() -> None:
     plan = make_plan()
     feed = processor(plan, [cam("cam-a", Purpose.POLICE), cam("cam-b")])

@@ -139,9 +139,9 @@ def start_health(node: Node, *, timeout_s: float = 60.0) -> None:
         time.sleep(0.2)  # the traffic-count processor counts the back-filled reads
     health = node.health
     health.start()
-    health.pull()  # the back-filled reads still in the writer's tail: each camera's last read
-    # A back-fill arrives hours after capture: its arrival times say nothing of the clocks.
-    health.tracker.forget_arrivals()
+    # The back-filled reads still in the writer's tail give each camera's last read (sent
+    # flagged as a back-fill, their arrival times are not taken as clock evidence).
+    health.pull()
     health.relearn()
     health.tick()
 
@@ -184,7 +184,7 @@ async def _feed(
         stats = await drive(
             url, tokens, model, start=start, speed=240.0,
             duration_s=(now - start).total_seconds(),  # simulated seconds
-            transform=faults.read,
+            transform=faults.read, backfill=True,
         )  # fmt: skip
         console.print(f"back-filled the last 2 hours: {stats.stored} reads stored")
         await asyncio.to_thread(start_health, node)

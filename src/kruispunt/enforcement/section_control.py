@@ -130,6 +130,8 @@ class ArrivalClockEstimator:
         self._status: dict[str, ClockStatus] = {}
 
     def observe(self, read: Read) -> None:
+        if read.backfilled:  # a replayed buffer arrives late by design: no clock evidence
+            return
         cam = read.camera_id
         delays = self._delays.get(cam)
         if delays is None:

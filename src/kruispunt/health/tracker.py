@@ -83,7 +83,8 @@ class ReadTracker:
                     track.last_captured_us = r.captured_us
                 if track.last_received_us is None or r.received_us > track.last_received_us:
                     track.last_received_us = r.received_us
-                track.arrivals.append((r.captured_us, r.received_us))
+                if not r.backfilled:  # a replayed buffer's delay says nothing of the clock
+                    track.arrivals.append((r.captured_us, r.received_us))
                 self._pair(r)
 
     def _pair(self, r: Read) -> None:
@@ -117,13 +118,6 @@ class ReadTracker:
             track = self._track(camera_id)
             if track.last_received_us is None:
                 track.last_received_us = track.last_captured_us = last_read_us
-
-    def forget_arrivals(self) -> None:
-        """Drop every camera's arrival samples (after a known back-fill: they say nothing of
-        the clocks); the last reads and heartbeats stay."""
-        with self._lock:
-            for track in self._cameras.values():
-                track.arrivals.clear()
 
     # -- read (the monitor) -----------------------------------------------------------------
     def snapshot(self, camera_id: str, *, since_us: int) -> TrackSnapshot | None:

@@ -87,13 +87,16 @@ async def drive(
     concurrency: int = 8,
     max_transport_attempts: int = 5,
     transform: Callable[[str, ReadIn], ReadIn | None] | None = None,
+    backfill: bool = False,
 ) -> DriveStats:
     """Post the model's reads from ``start`` on; ``speed`` = simulated seconds per wall second.
 
     ``duration_s`` is in simulated seconds (``None``: run until cancelled). ``transform``:
     what a camera sends of each read (None: nothing), e.g. a faulty camera's
-    (``kruispunt.sim.faults``); reads are taken at their true capture time. Cancellation
-    stops cleanly: the client this function opened is closed and the cancellation propagates.
+    (``kruispunt.sim.faults``); reads are taken at their true capture time. ``backfill``: the
+    reads are sent flagged as a camera's replayed buffer (hits late, no clock evidence).
+    Cancellation stops cleanly: the client this function opened is closed and the
+    cancellation propagates.
     """
     if speed <= 0 or batch_max < 1 or batch_interval_s <= 0 or concurrency < 1:
         raise ValueError("speed, batch_max, batch_interval_s and concurrency must be positive")
@@ -116,6 +119,8 @@ async def drive(
             sender.stats.sim_time = sim_now
             if transform is not None:
                 due = [(c, sent) for c, r in due if (sent := transform(c, r)) is not None]
+            if backfill:
+                due = [(c, msgspec.structs.replace(r, backfilled=True)) for c, r in due]
             await sender.send(http, due, batch_max)
             if on_progress is not None:
                 on_progress(sender.stats)
