@@ -20,6 +20,7 @@ from kruispunt.health import (
     estimate_pair_skew,
     learn_profile,
 )
+from kruispunt.health.holidays import easter_sunday, holidays
 from kruispunt.health.profile import BucketCounts
 from kruispunt.processors.traffic_counts import BUCKET_US
 
@@ -389,3 +390,50 @@ def test_config_is_strict() -> None:
         HealthConfig(silence_p_value=0.9)
     with pytest.raises(pydantic.ValidationError):
         HealthConfig.model_validate({"unknown": 1})
+
+
+# -- public holidays --------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("year", "easter"),
+    [
+        (2024, "2024-03-31"),
+        (2025, "2025-04-20"),
+        (2026, "2026-04-05"),
+        (2038, "2038-04-25"),
+        (2285, "2285-03-22"),
+    ],
+)
+def test_easter_sunday(year: int, easter: str) -> None:
+    assert easter_sunday(year) == dt.date.fromisoformat(easter)
+
+
+def test_belgiums_legal_holidays_by_default() -> None:
+    cfg = HealthConfig()
+    days = holidays([2026], fixed=cfg.holidays_fixed, easter_offsets=cfg.holidays_easter_offsets)
+    assert sorted(d.isoformat() for d in days) == [
+        "2026-01-01", "2026-04-06", "2026-05-01", "2026-05-14", "2026-05-25", "2026-07-21",
+        "2026-08-15", "2026-11-01", "2026-11-11", "2026-12-25",
+    ]  # fmt: skip
+
+
+def test_a_holiday_is_judged_as_a_weekend_day() -> None:
+    tz = zoneinfo.ZoneInfo("Europe/Brussels")
+    monday = dt.datetime(2026, 4, 6, 9, 0, tzinfo=tz)  # Easter Monday, 09:00
+    at = int(monday.timestamp()) * 1_000_000
+    start = at - 21 * 86_400_000_000
+    counts: BucketCounts = {b: (40, 2, 0) for b in range(start, at, BUCKET_US)}
+    cfg = HealthConfig()
+    days = holidays([2026], fixed=cfg.holidays_fixed, easter_offsets=cfg.holidays_easter_offsets)
+    with_days = learn_profile("c", counts, start_us=start, end_us=at, config=cfg, holidays=days)
+    without = learn_profile("c", counts, start_us=start, end_us=at, config=cfg)
+    assert with_days.slot_of(at)[0] == "weekend" and without.slot_of(at)[0] == "weekday"
+
+
+def test_holiday_rules_are_checked() -> None:
+    with pytest.raises(pydantic.ValidationError, match="MM-DD"):
+        HealthConfig(holidays_fixed=["13-01"])
+    with pytest.raises(pydantic.ValidationError, match="within 100"):
+        HealthConfig(holidays_easter_offsets=[400])
+    leap_only = HealthConfig(holidays_fixed=["02-29"], holidays_easter_offsets=[])
+    days = holidays([2027, 2028], fixed=leap_only.holidays_fixed, easter_offsets=[])
+    assert days == {dt.date(2028, 2, 29)}

@@ -6,6 +6,7 @@ a lost heartbeat and a clock ahead are found; a restart does not raise an open a
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -21,6 +22,7 @@ from kruispunt.domain.reads import Read
 from kruispunt.domain.zones import network_zones
 from kruispunt.health.config import HealthConfig
 from kruispunt.health.events import AlarmEvent
+from kruispunt.health.holidays import easter_sunday
 from kruispunt.health.monitor import pair_alarms
 from kruispunt.health.profile import bucket_start
 from kruispunt.health.routing import manager_zone, may_see, receives_alarm
@@ -256,6 +258,16 @@ def test_reads_from_the_future_say_the_clock_is_ahead(hnode: Node) -> None:
     assert alarm.severity == "critical" and alarm.explanation.startswith("clock about 40.")
     assert node.health.health()[CAM_A].status == "skewed"
     assert "1ABC" not in alarm.explanation and not any("1ABC" in k for k in alarm.values)
+
+
+def test_the_profiles_know_the_public_holidays(hnode: Node) -> None:
+    node = hnode
+    history(node, [CAM_A], Clock().us)
+    node.health.relearn()
+    year = dt.datetime.now(dt.UTC).year
+    profile = node.health._profiles[CAM_A]  # what the ticks judge against
+    assert {dt.date(year, 7, 21), dt.date(year + 1, 1, 1)} <= profile.holidays
+    assert easter_sunday(year) + dt.timedelta(days=1) in profile.holidays
 
 
 def test_a_replayed_buffer_raises_no_clock_or_delay_alarm(hnode: Node) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+import datetime as dt
+
+from pydantic import Field, field_validator
 
 from kruispunt.registries.settings import Strict, TimeZone
 
@@ -12,6 +14,20 @@ class HealthConfig(Strict):
 
     timezone: TimeZone = Field(
         "Europe/Brussels", description="Local time for the time-of-day and weekday profile."
+    )
+    holidays_fixed: list[str] = Field(
+        ["01-01", "05-01", "07-21", "08-15", "11-01", "11-11", "12-25"],
+        max_length=40,
+        description="Public holidays on a fixed date (MM-DD), judged as weekend days. Default: "
+        "Belgium's legal holidays (Wet van 4 januari 1974 betreffende de feestdagen; KB 18 "
+        "april 1974): New Year, Labour Day, National Day, Assumption, All Saints, Armistice, "
+        "Christmas.",
+    )
+    holidays_easter_offsets: list[int] = Field(
+        [1, 39, 50],
+        max_length=20,
+        description="Public holidays as days after Easter Sunday (Western), judged as weekend "
+        "days. Default: Belgium's Easter Monday (1), Ascension (39), Whit Monday (50).",
     )
     min_history_days: int = Field(
         14, ge=1, le=365, description="Calendar days of history before any rate judgement."
@@ -94,3 +110,20 @@ class HealthConfig(Strict):
         3.0, gt=0, description="And the offset must exceed this many standard errors."
     )
     pair_min_pairs: int = Field(30, ge=3, description="Shared vehicles before judging a pair.")
+
+    @field_validator("holidays_fixed")
+    @classmethod
+    def _month_days(cls, value: list[str]) -> list[str]:
+        for text in value:
+            try:
+                dt.date.fromisoformat(f"2000-{text}")  # a leap year: 02-29 is a date
+            except ValueError:
+                raise ValueError(f"holiday {text!r}: a MM-DD date") from None
+        return value
+
+    @field_validator("holidays_easter_offsets")
+    @classmethod
+    def _easter_offsets(cls, value: list[int]) -> list[int]:
+        if any(not -100 <= n <= 100 for n in value):
+            raise ValueError("Easter offsets: days within 100 of Easter Sunday")
+        return value

@@ -26,6 +26,7 @@ distributed log the workers archive partitions past that tail; there it does not
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 from collections import Counter
@@ -40,6 +41,7 @@ from kruispunt.domain.zones import Zone
 from kruispunt.health.alarms import CameraAlarm, CameraState
 from kruispunt.health.assess import assess_camera
 from kruispunt.health.events import AlarmEvent
+from kruispunt.health.holidays import holidays
 from kruispunt.health.profile import BucketCounts, CameraProfile, bucket_start, learn_profile
 from kruispunt.health.routing import manager_zone
 from kruispunt.health.settings import HealthMonitorConfig
@@ -235,6 +237,12 @@ class HealthMonitor:
         end = bucket_start(now)
         start = end - self.config.learn_days * US_PER_DAY
         profiles: dict[str, CameraProfile] = {}
+        first = dt.datetime.fromtimestamp(start / 1e6, dt.UTC).year
+        last = dt.datetime.fromtimestamp(now / 1e6, dt.UTC).year + 1  # judged until relearnt
+        days_off = holidays(
+            range(first, last + 1), fixed=self.config.holidays_fixed,
+            easter_offsets=self.config.holidays_easter_offsets,
+        )  # fmt: skip
         for camera in self._registry.all():
             rows = self._store.traffic_counts(start, camera.id)
             counts = {
@@ -243,8 +251,9 @@ class HealthMonitor:
                 if c.bucket_us < end
             }
             profiles[camera.id] = learn_profile(
-                camera.id, counts, start_us=start, end_us=end, config=self.config
-            )
+                camera.id, counts, start_us=start, end_us=end, config=self.config,
+                holidays=days_off,
+            )  # fmt: skip
             busy = [b for b, v in counts.items() if v[0] > 0]
             if busy:  # until a read arrives: the end of its last busy quarter hour
                 self.tracker.seed(camera.id, last_read_us=min(max(busy) + BUCKET_US, now))
