@@ -36,7 +36,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,7 +44,7 @@ from typing import Any
 import httpx
 import msgspec
 
-from kruispunt.bench.ingest import _free_port, _rss_mb, _tenths, _wait_ready
+from kruispunt.bench.ingest import _free_port, _rss_mb, _send_all, _tenths, _wait_ready
 from kruispunt.domain.cameras import Camera
 from kruispunt.ingest.wire import ReadBatchIn, ReadIn
 from kruispunt.sim.layout import build_province_cameras
@@ -184,30 +184,11 @@ async def send(
     url: str, work: Sequence[Batch], tokens: dict[str, str], clients: int
 ) -> tuple[int, int]:
     """Post the batches in order from ``clients`` connections; (reads stored, 429/503s)."""
-    queue = iter(work)
-    stored = backpressure = 0
-    decoder = msgspec.json.Decoder()
 
-    async def worker(client: httpx.AsyncClient) -> None:
-        nonlocal stored, backpressure
-        for b in queue:  # one shared iterator: the batches go out in order
-            headers = {"Authorization": f"Bearer {tokens[b.camera_id]}",
-                       "Content-Type": "application/json"}  # fmt: skip
-            while True:
-                body = encode(b, dt.datetime.now(dt.UTC))
-                resp = await client.post(f"{url}/api/v1/reads", content=body, headers=headers)
-                if resp.status_code in (429, 503):
-                    backpressure += 1
-                    await asyncio.sleep(float(resp.headers.get("Retry-After", "1")) / 10)
-                    continue
-                resp.raise_for_status()
-                stored += decoder.decode(resp.content)["stored"]
-                break
+    def body(b: Batch) -> Callable[[], bytes]:
+        return lambda: encode(b, dt.datetime.now(dt.UTC))
 
-    limits = httpx.Limits(max_connections=clients)
-    async with httpx.AsyncClient(timeout=60, limits=limits) as client:
-        await asyncio.gather(*(worker(client) for _ in range(clients)))
-    return stored, backpressure
+    return await _send_all(url, ((b.camera_id, body(b)) for b in work), tokens, clients)
 
 
 def _start_node(workdir: Path, port: int, admin: str, processors: Sequence[str]) -> Any:

@@ -19,7 +19,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -139,28 +139,26 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 30) ->
 
 
 async def _send_all(
-    url: str, bodies: list[tuple[str, bytes]], tokens: dict[str, str], clients: int
+    url: str,
+    bodies: Iterable[tuple[str, bytes | Callable[[], bytes]]],
+    tokens: dict[str, str],
+    clients: int,
 ) -> tuple[int, int]:
-    queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
-    for item in bodies:
-        queue.put_nowait(item)
-    stored = 0
-    backpressure = 0
+    """Post (camera, body) in order from ``clients`` connections, as the camera, resending
+    after a 429/503; (reads stored, refusals). A body may be made at each attempt (a callable:
+    fresh capture times)."""
+    queue = iter(bodies)
+    stored = backpressure = 0
     decoder = msgspec.json.Decoder()
 
     async def worker(client: httpx.AsyncClient) -> None:
         nonlocal stored, backpressure
-        while not queue.empty():
-            cam, body = queue.get_nowait()
+        for cam, body in queue:  # one shared iterator: the bodies go out in order
+            headers = {"Authorization": f"Bearer {tokens[cam]}",
+                       "Content-Type": "application/json"}  # fmt: skip
             while True:
-                resp = await client.post(
-                    f"{url}/api/v1/reads",
-                    content=body,
-                    headers={
-                        "Authorization": f"Bearer {tokens[cam]}",
-                        "Content-Type": "application/json",
-                    },
-                )
+                content = body() if callable(body) else body
+                resp = await client.post(f"{url}/api/v1/reads", content=content, headers=headers)
                 if resp.status_code in (429, 503):
                     backpressure += 1
                     await asyncio.sleep(float(resp.headers.get("Retry-After", "1")) / 10)
